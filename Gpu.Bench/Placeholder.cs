@@ -1,0 +1,1 @@
+namespace Gpu.Bench; internal static class Placeholder {}

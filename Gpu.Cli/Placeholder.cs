@@ -1,0 +1,1 @@
+namespace Gpu.Cli; internal static class Placeholder {}

@@ -1,0 +1,84 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Gpu.Kernels;
+
+/// <summary>
+/// The per-item quantity a reduction sums. Implemented by small structs so that one reduction kernel,
+/// instantiated per term, serves every loss: ILGPU inlines the struct call. Item i reads what it
+/// needs from a and b; width is the row length for row-wise terms (cross-entropy) and 1 otherwise.
+/// </summary>
+public interface IReductionTerm
+{
+    float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width);
+}
+
+/// <summary>Squared error <c>(a[i] - b[i])^2</c> (torch.nn.MSELoss, a = input, b = target).</summary>
+public struct SquaredErrorTerm : IReductionTerm
+{
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    {
+        float d = a[i] - b[i];
+        return d * d;
+    }
+}
+
+/// <summary>
+/// Binary cross-entropy on logits in the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>
+/// (torch.nn.BCEWithLogitsLoss, a = logits x, b = targets y).
+/// </summary>
+public struct BceWithLogitsTerm : IReductionTerm
+{
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    {
+        float x = a[i];
+        return XMath.Max(x, 0f) - x * b[i] + Log1P(XMath.Exp(-XMath.Abs(x)));
+    }
+
+    /// <summary>log(1 + e) accurate for small e (XMath has no log1p): Goldberg's correction.</summary>
+    public static float Log1P(float e)
+    {
+        float u = 1f + e;
+        return u == 1f ? e : XMath.Log(u) * e / (u - 1f);
+    }
+}
+
+/// <summary>
+/// Softmax cross-entropy of row i against a class index (torch.nn.CrossEntropyLoss):
+/// <c>logsumexp(a[i, :]) - a[i, label]</c> with the row maximum subtracted before exponentiating.
+/// b holds class indices as floats; an index outside [0, width) yields NaN (the runtime validates
+/// labels before they reach the device).
+/// </summary>
+public struct CrossEntropyTerm : IReductionTerm
+{
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    {
+        int start = i * width;
+        float max = a[start];
+        for (int j = 1; j < width; j++)
+            max = XMath.Max(max, a[start + j]);
+        float sum = 0f;
+        for (int j = 0; j < width; j++)
+            sum += XMath.Exp(a[start + j] - max);
+        int label = (int)b[i];
+        if (label < 0 || label >= width || label != b[i])
+            return float.NaN;
+        return max + XMath.Log(sum) - a[start + label];
+    }
+}
+
+/// <summary>
+/// Regularization penalty of one parameter: <c>L1 |a[i]| + L2 a[i]^2</c>. Summed over all parameters
+/// it is the term a user adds to the loss (<c>l1 * sum |w| + l2 * sum w^2</c>); b is unused.
+/// </summary>
+public struct RegularizationTerm : IReductionTerm
+{
+    public float L1;
+    public float L2;
+
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    {
+        float w = a[i];
+        return L1 * XMath.Abs(w) + L2 * w * w;
+    }
+}

@@ -1,0 +1,317 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace Gpu.Runtime;
+
+/// <summary>
+/// One accelerator and everything bound to it: the ILGPU context, the compiled-kernel cache, the
+/// launch geometry and a small reduction scratch buffer. Owns them all and frees them on
+/// <see cref="Dispose"/> (in reverse order of creation). Not thread-safe: drive a device from one
+/// thread. All launches go to one stream in order; <see cref="Synchronize"/> waits for them.
+/// </summary>
+public sealed class Device : IDisposable
+{
+    /// <summary>Environment variable that overrides the default device request ("auto").</summary>
+    public const string EnvironmentVariable = "GPU_DEVICE";
+
+    private readonly Context context;
+    private readonly Tensor reductionScratch;
+    private CuBlasMatMul? cuBlas;
+    private bool cuBlasTried;
+    private bool disposed;
+
+    private Device(Context context, Accelerator accelerator, DeviceInfo info, CpuProfile? cpuProfile, string? selectionNote)
+    {
+        this.context = context;
+        Accelerator = accelerator;
+        Info = info;
+        CpuProfile = cpuProfile;
+        SelectionNote = selectionNote;
+        Geometry = new LaunchGeometry(accelerator);
+        Kernels = new KernelCache(accelerator);
+        reductionScratch = Zeros(Geometry.MaxReductionGroups);
+    }
+
+    /// <summary>What the device is (kind, name, memory, warp size, multiprocessors).</summary>
+    public DeviceInfo Info { get; }
+
+    public DeviceKind Kind => Info.Kind;
+
+    /// <summary>The CPU accelerator's configuration, or null on a GPU.</summary>
+    public CpuProfile? CpuProfile { get; }
+
+    /// <summary>How the device was chosen when that is worth telling, e.g. that "auto" fell back to the CPU.</summary>
+    public string? SelectionNote { get; }
+
+    /// <summary>Matrix-product implementation; <see cref="MatMulAlgorithm.Auto"/> by default. Set it to force our own kernel.</summary>
+    public MatMulAlgorithm MatMulAlgorithm { get; set; } = MatMulAlgorithm.Auto;
+
+    /// <summary>The ILGPU accelerator, for code that launches its own kernels.</summary>
+    public Accelerator Accelerator { get; }
+
+    public bool IsDisposed => disposed;
+
+    internal AcceleratorStream Stream => Accelerator.DefaultStream;
+
+    internal KernelCache Kernels { get; }
+
+    internal LaunchGeometry Geometry { get; }
+
+    internal Tensor ReductionScratch => reductionScratch;
+
+    /// <summary>
+    /// Opens a device. <paramref name="request"/> is auto, cpu, cuda or opencl (case-insensitive);
+    /// null means the environment variable <c>GPU_DEVICE</c>, else auto. Auto tries CUDA, then OpenCL,
+    /// then the CPU accelerator, and says so in <see cref="SelectionNote"/> when it falls back.
+    /// An explicit request for an absent device throws <see cref="DeviceNotFoundException"/> listing what was found.
+    /// </summary>
+    public static Device Create(string? request = null)
+    {
+        string effective = request ?? Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto";
+        return effective.Trim().ToLowerInvariant() switch
+        {
+            "auto" or "" => CreateAuto(request is null && Environment.GetEnvironmentVariable(EnvironmentVariable) is not null),
+            "cpu" => CreateCpu(),
+            "cuda" => CreateGpu(DeviceKind.Cuda, out _) ?? throw NotFound("cuda"),
+            "opencl" => CreateGpu(DeviceKind.OpenCL, out _) ?? throw NotFound("opencl"),
+            _ => throw new ArgumentException(
+                $"Unknown device '{effective}'{(request is null ? $" (from {EnvironmentVariable})" : "")}: use auto, cpu, cuda or opencl.", nameof(request)),
+        };
+    }
+
+    /// <summary>Opens ILGPU's CPU accelerator with the given profile.</summary>
+    public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Fast, string? selectionNote = null)
+    {
+        var cpu = CpuDevice(profile);
+        var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms());
+        try
+        {
+            var accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+            string name = profile == Runtime.CpuProfile.Fast ? "CPU accelerator" : "CPU accelerator (GPU-like: 32-wide warps, groups of 256)";
+            var info = new DeviceInfo(DeviceKind.Cpu, name, accelerator.MemorySize, accelerator.WarpSize, accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
+            return new Device(context, accelerator, info, profile, selectionNote);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Every accelerator ILGPU finds on this machine (CUDA, OpenCL, the CPU), each marked usable or
+    /// not with the reason. Creates and frees a context; cheap enough for a `devices` listing.
+    /// </summary>
+    public static IReadOnlyList<DeviceInfo> Discover()
+    {
+        var found = new List<DeviceInfo>();
+        found.AddRange(DiscoverGpus(DeviceKind.Cuda));
+        found.AddRange(DiscoverGpus(DeviceKind.OpenCL));
+        var cpu = CpuDevice(Runtime.CpuProfile.Fast);
+        found.Add(new DeviceInfo(DeviceKind.Cpu, "CPU accelerator", cpu.MemorySize, cpu.WarpSize, cpu.NumMultiprocessors, cpu.MaxNumThreadsPerGroup));
+        return found;
+    }
+
+    /// <summary>Waits until every queued launch and copy has finished.</summary>
+    public void Synchronize()
+    {
+        ThrowIfDisposed();
+        Stream.Synchronize();
+    }
+
+    /// <summary>Compiles every kernel now (otherwise each compiles on first use).</summary>
+    public void CompileKernels()
+    {
+        ThrowIfDisposed();
+        Kernels.CompileAll(Geometry.SupportsTiledMatMul);
+    }
+
+    /// <summary>A new zero-filled tensor that owns its memory.</summary>
+    public Tensor Zeros(params int[] shape) => Zeros(new TensorShape(shape), null);
+
+    /// <summary>A new zero-filled tensor with a name used in error messages.</summary>
+    public Tensor Zeros(TensorShape shape, string? name)
+    {
+        ThrowIfDisposed();
+        var buffer = Accelerator.Allocate1D<float>(Math.Max(shape.Length, 1));
+        buffer.MemSetToZero(Stream);
+        return new Tensor(this, buffer, shape, name);
+    }
+
+    /// <summary>A new tensor holding a copy of <paramref name="data"/> with the given shape.</summary>
+    public Tensor FromArray(ReadOnlySpan<float> data, params int[] shape)
+    {
+        var tensorShape = new TensorShape(shape);
+        if (tensorShape.Length != data.Length)
+            throw new ShapeMismatchException($"FromArray: shape {tensorShape} needs {tensorShape.Length} elements but {data.Length} were given.");
+        var tensor = Zeros(tensorShape, null);
+        tensor.CopyFrom(data);
+        return tensor;
+    }
+
+    /// <summary>New device indices holding a copy of <paramref name="data"/>.</summary>
+    public IndexBuffer Indices(ReadOnlySpan<int> data)
+    {
+        ThrowIfDisposed();
+        var indices = new IndexBuffer(this, data.Length);
+        indices.CopyFrom(data);
+        return indices;
+    }
+
+    /// <summary>
+    /// Energy the GPU has used since its driver loaded, in joules, from NVML; null where the hardware
+    /// or driver gives no reading (the CPU accelerator, OpenCL, GPUs before Volta).
+    /// </summary>
+    public double? ReadEnergyJoules()
+    {
+        ThrowIfDisposed();
+        return Accelerator is CudaAccelerator cuda ? EnergyMeter.ReadJoules(cuda) : null;
+    }
+
+    public override string ToString()
+    {
+        string text = Info.ToString();
+        return SelectionNote is null ? text : $"{text} [{SelectionNote}]";
+    }
+
+    /// <summary>Frees the scratch buffer, cuBLAS, the accelerator and the context, in that order.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+            return;
+        reductionScratch.Dispose();
+        cuBlas?.Dispose();
+        Accelerator.Dispose();
+        context.Dispose();
+        disposed = true;
+    }
+
+    /// <summary>cuBLAS for this device, or null when it is not CUDA or the library does not load.</summary>
+    internal CuBlasMatMul? CuBlas
+    {
+        get
+        {
+            if (!cuBlasTried)
+            {
+                cuBlasTried = true;
+                if (Accelerator is CudaAccelerator cuda)
+                    cuBlas = CuBlasMatMul.TryCreate(cuda, out CuBlasProblem);
+            }
+
+            return cuBlas;
+        }
+    }
+
+    /// <summary>Why cuBLAS is not used on this CUDA device, once it has been tried.</summary>
+    internal string? CuBlasProblem;
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    private static CPUDevice CpuDevice(CpuProfile profile) => profile switch
+    {
+        Runtime.CpuProfile.Fast => new CPUDevice(numThreadsPerWarp: 2, numWarpsPerMultiprocessor: 1, numMultiprocessors: Environment.ProcessorCount),
+        Runtime.CpuProfile.GpuLike => new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1),
+        _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "Unknown CPU profile."),
+    };
+
+    private static Device CreateAuto(bool fromEnvironment)
+    {
+        var problems = new List<string>();
+        foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL })
+        {
+            var device = CreateGpu(kind, out string? problem);
+            if (device is not null)
+                return device;
+            problems.Add(problem!);
+        }
+
+        string source = fromEnvironment ? $"{EnvironmentVariable}=auto" : "auto";
+        return CreateCpu(Runtime.CpuProfile.Fast, $"{source}: {string.Join("; ", problems)}; using the CPU accelerator");
+    }
+
+    // Opens the first usable GPU of a kind, or returns null with the reason.
+    private static Device? CreateGpu(DeviceKind kind, out string? problem)
+    {
+        Context context;
+        try
+        {
+            context = Context.Create(builder =>
+            {
+                if (kind == DeviceKind.Cuda)
+                    builder.Cuda();
+                else
+                    builder.OpenCL();
+                builder.EnableAlgorithms();
+            });
+        }
+        catch (Exception e)
+        {
+            problem = $"{kind} could not be initialised ({e.Message})";
+            return null;
+        }
+
+        var reasons = new List<string>();
+        foreach (var candidate in context.Devices)
+        {
+            if (candidate.AcceleratorType == AcceleratorType.CPU)
+                continue;
+            try
+            {
+                var accelerator = candidate.CreateAccelerator(context);
+                var info = new DeviceInfo(kind, accelerator.Name, accelerator.MemorySize, accelerator.WarpSize, accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
+                problem = null;
+                return new Device(context, accelerator, info, null, null);
+            }
+            catch (Exception e)
+            {
+                reasons.Add($"{candidate.Name}: {e.Message}");
+            }
+        }
+
+        context.Dispose();
+        problem = reasons.Count == 0 ? $"no {KindName(kind)} device found" : $"no usable {KindName(kind)} device ({string.Join("; ", reasons)})";
+        return null;
+    }
+
+    private static IEnumerable<DeviceInfo> DiscoverGpus(DeviceKind kind)
+    {
+        var result = new List<DeviceInfo>();
+        try
+        {
+            using var context = Context.Create(builder =>
+            {
+                if (kind == DeviceKind.Cuda)
+                    builder.Cuda();
+                else
+                    builder.OpenCL();
+            });
+            foreach (var d in context.Devices)
+            {
+                if (d.AcceleratorType == AcceleratorType.CPU)
+                    continue;
+                string? problem = d is CLDevice cl && !cl.Capabilities.GenericAddressSpace
+                    ? "no generic address space support, which ILGPU needs"
+                    : null;
+                result.Add(new DeviceInfo(kind, d.Name, d.MemorySize, d.WarpSize, d.NumMultiprocessors, d.MaxNumThreadsPerGroup, problem));
+            }
+        }
+        catch (Exception e)
+        {
+            result.Add(new DeviceInfo(kind, $"({KindName(kind)} driver)", 0, 0, 0, 0, e.Message));
+        }
+
+        return result;
+    }
+
+    private static DeviceNotFoundException NotFound(string requested)
+    {
+        var found = Discover();
+        return new DeviceNotFoundException(
+            $"Device '{requested}' was requested but is not available. Found: {string.Join("; ", found)}.");
+    }
+
+    private static string KindName(DeviceKind kind) => kind == DeviceKind.Cuda ? "CUDA" : "OpenCL";
+}

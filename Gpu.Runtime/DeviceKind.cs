@@ -1,0 +1,46 @@
+namespace Gpu.Runtime;
+
+/// <summary>The kind of accelerator a <see cref="Device"/> runs on.</summary>
+public enum DeviceKind
+{
+    /// <summary>ILGPU's CPU accelerator: runs every kernel, for correctness and machines without a GPU.</summary>
+    Cpu,
+
+    /// <summary>An NVIDIA GPU through CUDA.</summary>
+    Cuda,
+
+    /// <summary>A GPU through OpenCL 2.0+ (ILGPU needs generic address space support).</summary>
+    OpenCL,
+}
+
+/// <summary>How the CPU accelerator emulates GPU threads.</summary>
+public enum CpuProfile
+{
+    /// <summary>
+    /// Configured for speed: warps of two threads, one warp per multiprocessor, one multiprocessor
+    /// per core. Launch overhead about 60 us against 350 us for ILGPU's default (DESIGN.md section 4).
+    /// </summary>
+    Fast,
+
+    /// <summary>
+    /// Shaped like a GPU: 32-wide warps and groups of 256 threads with shared memory, so the tiled
+    /// and group-reduction kernels (barriers, shared memory) are exercised without a GPU. Slow.
+    /// </summary>
+    GpuLike,
+}
+
+/// <summary>Which matrix-product implementation a device uses.</summary>
+public enum MatMulAlgorithm
+{
+    /// <summary>cuBLAS on CUDA when it loads; else the tiled kernel on GPUs and the row-blocked kernel on the CPU.</summary>
+    Auto,
+
+    /// <summary>Our shared-memory tiled kernel (needs groups of 256 threads).</summary>
+    Tiled,
+
+    /// <summary>Our CPU-shaped kernel: few threads, each a block of rows.</summary>
+    RowBlocked,
+
+    /// <summary>NVIDIA cuBLAS SGEMM (CUDA only).</summary>
+    CuBlas,
+}

@@ -1,0 +1,47 @@
+using Gpu.Kernels;
+using ILGPU.Runtime;
+
+namespace Gpu.Runtime;
+
+/// <summary>
+/// Launch sizes derived once from the accelerator. On the CPU accelerator a logical thread costs an
+/// OS-thread hand-off, so grid-stride kernels run with one thread per hardware thread (cores x warp);
+/// on a GPU they run with enough threads to fill every multiprocessor.
+/// </summary>
+internal sealed class LaunchGeometry
+{
+    public LaunchGeometry(Accelerator accelerator)
+    {
+        MaxThreads = Math.Max(1, accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor);
+        ReductionGroupSize = LargestPowerOfTwoAtMost(Math.Min(ReductionKernels.MaxGroupSize, accelerator.MaxNumThreadsPerGroup));
+        MaxReductionGroups = Math.Clamp(MaxThreads / ReductionGroupSize, 1, 1024);
+        SupportsTiledMatMul = accelerator.MaxNumThreadsPerGroup >= MatMulKernels.GroupSide * MatMulKernels.GroupSide;
+    }
+
+    /// <summary>Threads that keep the whole device busy (multiprocessors x threads per multiprocessor).</summary>
+    public int MaxThreads { get; }
+
+    /// <summary>Group size of the reduction kernels: a power of two at most 256.</summary>
+    public int ReductionGroupSize { get; }
+
+    /// <summary>Most groups of the first reduction stage (and the size of the partial-sum scratch).</summary>
+    public int MaxReductionGroups { get; }
+
+    /// <summary>True when groups of 16 x 16 threads can be launched.</summary>
+    public bool SupportsTiledMatMul { get; }
+
+    /// <summary>Logical threads for a grid-stride loop over n items.</summary>
+    public int Threads(long n) => (int)Math.Clamp(n, 1, MaxThreads);
+
+    /// <summary>Groups for the first reduction stage over n items; fixed for a given n and device.</summary>
+    public int ReductionGroups(long n) =>
+        (int)Math.Clamp((n + ReductionGroupSize - 1) / ReductionGroupSize, 1, MaxReductionGroups);
+
+    private static int LargestPowerOfTwoAtMost(int value)
+    {
+        int result = 1;
+        while (result * 2 <= value)
+            result *= 2;
+        return result;
+    }
+}

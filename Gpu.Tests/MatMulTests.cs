@@ -1,0 +1,102 @@
+using Gpu.Runtime;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Gpu.Tests;
+
+/// <summary>Matrix products against MathNet.Numerics in double precision, on both CPU profiles and every algorithm.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class MatMulTests(DeviceFixture devices)
+{
+    public static TheoryData<string, int, int, int> Shapes => new()
+    {
+        { "fast", 1, 1, 1 }, { "fast", 7, 33, 1 }, { "fast", 33, 7, 65 }, { "fast", 1025, 3, 7 }, { "fast", 5, 1025, 9 }, { "fast", 3, 4, 1025 },
+        { "fast", 100, 20, 10 }, { "fast", 64, 64, 64 },
+        { "gpulike", 1, 1, 1 }, { "gpulike", 7, 33, 1 }, { "gpulike", 33, 7, 65 }, { "gpulike", 130, 70, 17 }, { "gpulike", 3, 4, 1025 },
+        { "gpulike", 100, 20, 10 }, { "gpulike", 64, 64, 64 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void AllFormsMatchMathNet(string profile, int m, int n, int k)
+    {
+        var device = devices.Get(profile);
+        foreach (var algorithm in AlgorithmsFor(device))
+        {
+            foreach (var (transposeA, transposeB) in new[] { (false, false), (false, true), (true, false), (true, true) })
+            {
+                Run(device, m, n, k, transposeA, transposeB, withBias: true, accumulate: false, algorithm);
+                Run(device, m, n, k, transposeA, transposeB, withBias: false, accumulate: true, algorithm);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    public void ZeroInnerDimensionGivesBias(string profile)
+    {
+        var device = devices.Get(profile);
+        using var a = device.Zeros(3, 0);
+        using var b = device.Zeros(0, 2);
+        using var bias = device.FromArray([1.5f, -2f], 2);
+        using var c = device.FromArray([9f, 9f, 9f, 9f, 9f, 9f], 3, 2);
+        Ops.MatMul(a, b, c, bias: bias);
+        Assert.Equal([1.5f, -2f, 1.5f, -2f, 1.5f, -2f], c.ToArray());
+    }
+
+    [Fact]
+    public void OutputWithNaNIsOverwrittenNotRead()
+    {
+        var device = devices.Fast;
+        using var a = device.FromArray([1f, 2f], 1, 2);
+        using var b = device.FromArray([3f, 4f], 2, 1);
+        using var c = device.FromArray([float.NaN], 1, 1);
+        Ops.MatMul(a, b, c);
+        Assert.Equal(11f, c.Item());
+    }
+
+    [Fact]
+    public void TiledKernelIsRefusedWhereGroupsAreTooSmall()
+    {
+        var device = devices.Fast;
+        using var a = device.Zeros(2, 2);
+        using var c = device.Zeros(2, 2);
+        var error = Assert.Throws<InvalidOperationException>(() => Ops.MatMul(a, a, c, algorithm: MatMulAlgorithm.Tiled));
+        Assert.Contains("256", error.Message);
+        Assert.Throws<InvalidOperationException>(() => Ops.MatMul(a, a, c, algorithm: MatMulAlgorithm.CuBlas));
+    }
+
+    private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) =>
+        device.CpuProfile == CpuProfile.GpuLike ? [MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked] : [MatMulAlgorithm.RowBlocked];
+
+    private static void Run(Device device, int m, int n, int k, bool transposeA, bool transposeB, bool withBias, bool accumulate, MatMulAlgorithm algorithm)
+    {
+        int seed = m * 131 + n * 17 + k;
+        var aData = Numerics.Random(m * k, seed);
+        var bData = Numerics.Random(k * n, seed + 1);
+        var biasData = Numerics.Random(n, seed + 2);
+        var cStart = Numerics.Random(m * n, seed + 3);
+
+        var a = Matrix<double>.Build.Dense(transposeA ? k : m, transposeA ? m : k, (i, j) => aData[i * (transposeA ? m : k) + j]);
+        var b = Matrix<double>.Build.Dense(transposeB ? n : k, transposeB ? k : n, (i, j) => bData[i * (transposeB ? k : n) + j]);
+        var expected = (transposeA ? a.Transpose() : a) * (transposeB ? b.Transpose() : b);
+        if (withBias)
+            expected = expected + Matrix<double>.Build.Dense(m, n, (_, j) => biasData[j]);
+        if (accumulate)
+            expected = expected + Matrix<double>.Build.Dense(m, n, (i, j) => cStart[i * n + j]);
+
+        using var ta = device.FromArray(aData, a.RowCount, a.ColumnCount);
+        using var tb = device.FromArray(bData, b.RowCount, b.ColumnCount);
+        using var tBias = device.FromArray(biasData, n);
+        using var tc = device.FromArray(cStart, m, n);
+        Ops.MatMul(ta, tb, tc, transposeA, transposeB, withBias ? tBias : null, accumulate, algorithm);
+
+        var expectedFlat = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                expectedFlat[i * n + j] = (float)expected[i, j];
+        // Inputs are in [-1, 1): the float32 rounding error of a length-K dot product grows about like K * eps.
+        double tolerance = 1e-6 * (k + 2);
+        Numerics.AssertClose(expectedFlat, tc.ToArray(), tolerance, 1e-5,
+            $"{algorithm} ({m}x{k})x({k}x{n}) tA={transposeA} tB={transposeB} bias={withBias} acc={accumulate} on {device.Info.Name}");
+    }
+}

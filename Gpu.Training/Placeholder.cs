@@ -1,0 +1,1 @@
+namespace Gpu.Training; internal static class Placeholder {}
