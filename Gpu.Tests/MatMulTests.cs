@@ -68,7 +68,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) =>
         device.CpuProfile == CpuProfile.GpuLike ? [MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked] : [MatMulAlgorithm.RowBlocked];
 
-    private static void Run(Device device, int m, int n, int k, bool transposeA, bool transposeB, bool withBias, bool accumulate, MatMulAlgorithm algorithm)
+    internal static void Run(Device device, int m, int n, int k, bool transposeA, bool transposeB, bool withBias, bool accumulate, MatMulAlgorithm algorithm)
     {
         int seed = m * 131 + n * 17 + k;
         var aData = Numerics.Random(m * k, seed);

@@ -1,0 +1,121 @@
+using Gpu.Runtime;
+
+namespace Gpu.Tests;
+
+[Collection(DeviceCollection.Name)]
+public sealed class ElementwiseTests(DeviceFixture devices)
+{
+    public static TheoryData<string, int> Sizes => new()
+    {
+        { "fast", 1 }, { "fast", 7 }, { "fast", 33 }, { "fast", 1025 }, { "fast", 100_003 },
+        { "gpulike", 1 }, { "gpulike", 33 }, { "gpulike", 1025 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Sizes))]
+    public void ReluMatchesReference(string profile, int n)
+    {
+        var device = devices.Get(profile);
+        var x = Numerics.Random(n, n);
+        x[0] = 0f;
+        if (n > 2)
+            x[2] = float.NaN;
+        using var input = device.FromArray(x, n);
+        using var output = device.Zeros(n);
+        Ops.Relu(input, output);
+        var expected = x.Select(v => float.IsNaN(v) ? float.NaN : Math.Max(v, 0f)).ToArray();
+        Assert.Equal(expected, output.ToArray());
+    }
+
+    [Fact]
+    public void ReluRunsInPlace()
+    {
+        using var t = devices.Fast.FromArray([-1f, 2f, -3f, 4f], 4);
+        Ops.Relu(t, t);
+        Assert.Equal([0f, 2f, 0f, 4f], t.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Sizes))]
+    public void ReluBackwardMasksByOutputAndIsZeroAtZero(string profile, int n)
+    {
+        var device = devices.Get(profile);
+        var x = Numerics.Random(n, n + 1);
+        x[0] = 0f;
+        var dy = Numerics.Random(n, n + 2);
+        using var input = device.FromArray(x, n);
+        using var output = device.Zeros(n);
+        using var gradOutput = device.FromArray(dy, n);
+        using var gradInput = device.Zeros(n);
+        Ops.Relu(input, output);
+        Ops.ReluBackward(output, gradOutput, gradInput);
+        var expected = x.Select((v, i) => v > 0 ? dy[i] : 0f).ToArray();
+        Assert.Equal(expected, gradInput.ToArray());
+    }
+
+    [Fact]
+    public void ReluBackwardMatchesFiniteDifferences()
+    {
+        // d/dx sum(w * relu(x)) = w * [x > 0], away from the kink.
+        var device = devices.Fast;
+        float[] x = [-0.7f, -0.2f, 0.3f, 0.9f, 1.5f];
+        float[] w = [0.5f, -1.0f, 2.0f, -0.25f, 1.0f];
+        using var gradOutput = device.FromArray(w, 5);
+        using var input = device.FromArray(x, 5);
+        using var output = device.Zeros(5);
+        using var gradInput = device.Zeros(5);
+        Ops.Relu(input, output);
+        Ops.ReluBackward(output, gradOutput, gradInput);
+        var analytic = gradInput.ToArray();
+        const float h = 1e-2f;
+        for (int i = 0; i < x.Length; i++)
+        {
+            double Objective(float xi)
+            {
+                var shifted = (float[])x.Clone();
+                shifted[i] = xi;
+                input.CopyFrom(shifted);
+                Ops.Relu(input, output);
+                var y = output.ToArray();
+                return y.Select((v, j) => (double)v * w[j]).Sum();
+            }
+
+            double numeric = (Objective(x[i] + h) - Objective(x[i] - h)) / (2 * h);
+            Numerics.AssertClose(numeric, analytic[i], 1e-4, 1e-3, $"relu grad {i}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    public void FillAndZero(string profile)
+    {
+        var device = devices.Get(profile);
+        using var t = device.Zeros(33, 3);
+        t.Fill(2.5f);
+        Assert.All(t.ToArray(), v => Assert.Equal(2.5f, v));
+        t.Rows(1, 2).Zero();
+        var values = t.ToArray();
+        Assert.All(values[3..9], v => Assert.Equal(0f, v));
+        Assert.Equal(2.5f, values[2]);
+        Assert.Equal(2.5f, values[9]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    public void GatherRowsAssemblesAShuffledBatch(string profile)
+    {
+        var device = devices.Get(profile);
+        var source = Enumerable.Range(0, 7 * 3).Select(i => (float)i).ToArray();
+        int[] permutation = [6, 2, 0, 5, 1, 3, 4];
+        using var src = device.FromArray(source, 7, 3);
+        using var indices = device.Indices(permutation);
+        using var batch = device.Zeros(3, 3);
+        Ops.GatherRows(src, indices, 2, batch);
+        Assert.Equal([0f, 1f, 2f, 15f, 16f, 17f, 3f, 4f, 5f], batch.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => Ops.GatherRows(src, indices, 5, batch));
+        using var bad = device.Indices([0, 7]);
+        using var pair = device.Zeros(2, 3);
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Ops.GatherRows(src, bad, 0, pair));
+        Assert.Contains("7 rows", error.Message);
+    }
+}

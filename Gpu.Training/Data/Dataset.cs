@@ -1,0 +1,94 @@
+namespace Gpu.Training;
+
+/// <summary>
+/// Rows of float features and targets on the host, row-major: <see cref="Features"/> is
+/// (<see cref="Count"/>, <see cref="FeatureCount"/>) and <see cref="Targets"/> is (Count, <see cref="TargetCount"/>).
+/// </summary>
+public sealed class Dataset
+{
+    public Dataset(float[] features, float[] targets, int count, IReadOnlyList<string> featureNames, IReadOnlyList<string> targetNames)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (features.Length != (long)count * featureNames.Count)
+            throw new ArgumentException($"Dataset: {features.Length} feature values are not {count} rows of {featureNames.Count} features.", nameof(features));
+        if (targets.Length != (long)count * targetNames.Count)
+            throw new ArgumentException($"Dataset: {targets.Length} target values are not {count} rows of {targetNames.Count} targets.", nameof(targets));
+        Features = features;
+        Targets = targets;
+        Count = count;
+        FeatureNames = featureNames;
+        TargetNames = targetNames;
+    }
+
+    public float[] Features { get; }
+
+    public float[] Targets { get; }
+
+    public int Count { get; }
+
+    public IReadOnlyList<string> FeatureNames { get; }
+
+    public IReadOnlyList<string> TargetNames { get; }
+
+    public int FeatureCount => FeatureNames.Count;
+
+    public int TargetCount => TargetNames.Count;
+
+    /// <summary>
+    /// Standard-normal features and targets from a seeded generator: the data of the reference
+    /// PyTorch example (<c>torch.randn(rows, features)</c>, <c>torch.randn(rows, targets)</c>).
+    /// </summary>
+    public static Dataset Synthetic(int rows, int features, int targets, int seed)
+    {
+        var random = new Random(seed);
+        var x = new float[rows * features];
+        var y = new float[rows * targets];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = Normal(random);
+        for (int i = 0; i < y.Length; i++)
+            y[i] = Normal(random);
+        return new Dataset(x, y, rows, Names("x", features), Names("y", targets));
+    }
+
+    /// <summary>The given rows, in the given order.</summary>
+    public Dataset Select(IReadOnlyList<int> rows)
+    {
+        var x = new float[rows.Count * FeatureCount];
+        var y = new float[rows.Count * TargetCount];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            Array.Copy(Features, rows[r] * FeatureCount, x, r * FeatureCount, FeatureCount);
+            Array.Copy(Targets, rows[r] * TargetCount, y, r * TargetCount, TargetCount);
+        }
+
+        return new Dataset(x, y, rows.Count, FeatureNames, TargetNames);
+    }
+
+    /// <summary>
+    /// A seeded random split: the last <paramref name="validationFraction"/> of a shuffled order is
+    /// held out for validation.
+    /// </summary>
+    public (Dataset Train, Dataset Validation) Split(double validationFraction, int seed)
+    {
+        if (!(validationFraction > 0 && validationFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must lie strictly between 0 and 1.");
+        int validation = (int)Math.Round(Count * validationFraction);
+        if (validation < 1 || validation >= Count)
+            throw new ArgumentException($"A validation fraction of {validationFraction} of {Count} rows leaves an empty training or validation set.", nameof(validationFraction));
+        var order = Enumerable.Range(0, Count).ToArray();
+        new Random(seed).Shuffle(order);
+        return (Select(order[..^validation]), Select(order[^validation..]));
+    }
+
+    private static float Normal(Random random)
+    {
+        // Box-Muller; 1 - U avoids log(0).
+        double u1 = 1.0 - random.NextDouble();
+        double u2 = random.NextDouble();
+        return (float)(Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+    }
+
+    private static string[] Names(string prefix, int count) => [.. Enumerable.Range(0, count).Select(i => $"{prefix}{i}")];
+}

@@ -1,0 +1,120 @@
+using Gpu.Runtime;
+
+namespace Gpu.Training;
+
+/// <summary>
+/// torch.nn.Linear: <c>y = x W^T + b</c> with weight W (out, in) and bias b (out). Initialised like
+/// PyTorch: W and b ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)).
+/// Backward: <c>dW += dY^T X</c>, <c>db += sum_rows dY</c>, <c>dX = dY W</c>.
+/// </summary>
+public sealed class Linear : Module
+{
+    private readonly Workspace output = new();
+    private readonly Workspace gradInput = new();
+    private Parameter? weight;
+    private Parameter? bias;
+    private Tensor? input;
+
+    public Linear(int inFeatures, int outFeatures, bool bias = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(inFeatures, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(outFeatures, 1);
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        HasBias = bias;
+    }
+
+    public override string TypeName => "Linear";
+
+    public int InFeatures { get; }
+
+    public int OutFeatures { get; }
+
+    public bool HasBias { get; }
+
+    /// <summary>Weight (out, in).</summary>
+    public Parameter Weight => weight ?? throw new InvalidOperationException("Linear is not on a device yet: call model.To(device) first.");
+
+    /// <summary>Bias (out), or null when built without one.</summary>
+    public Parameter? Bias => HasBias ? bias ?? throw new InvalidOperationException("Linear is not on a device yet: call model.To(device) first.") : null;
+
+    protected override IReadOnlyList<Parameter> GetParameters() =>
+        weight is null ? [] : bias is null ? [weight] : [weight, bias];
+
+    public override int OutputFeatures(int inputFeatures) =>
+        inputFeatures == InFeatures
+            ? OutFeatures
+            : throw new ShapeMismatchException($"{this}: input has {inputFeatures} features, expected {InFeatures}.");
+
+    public override Tensor Forward(Tensor input)
+    {
+        var device = RequireDevice();
+        if (input.Rank != 2 || input.Shape[1] != InFeatures)
+            throw new ShapeMismatchException($"{this}: input {input.Shape} must be (batch, {InFeatures}).");
+        this.input = input;
+        var y = output.Rows(device, input.Shape[0], OutFeatures);
+        Ops.Linear(input, Weight.Data, bias?.Data, y);
+        return y;
+    }
+
+    public override Tensor? Backward(Tensor gradOutput)
+    {
+        var device = RequireDevice();
+        var x = input ?? throw new InvalidOperationException($"{this}: Backward called before Forward.");
+        if (!gradOutput.Shape.Equals(new TensorShape(x.Shape[0], OutFeatures)))
+            throw new ShapeMismatchException($"{this}: gradOutput {gradOutput.Shape} does not match the last output ({x.Shape[0]}, {OutFeatures}).");
+        Ops.MatMul(gradOutput, x, Weight.Grad, transposeA: true, accumulate: true);
+        if (bias is not null)
+            Ops.ColumnSums(gradOutput, bias.Grad, accumulate: true);
+        if (!ComputesInputGradient)
+            return null;
+        var dx = gradInput.Rows(device, x.Shape[0], InFeatures);
+        Ops.MatMul(gradOutput, Weight.Data, dx);
+        return dx;
+    }
+
+    public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={(HasBias ? "True" : "False")})";
+
+    internal override IEnumerable<(string Name, TensorShape Shape)> ParameterShapes =>
+        HasBias
+            ? [("weight", new TensorShape(OutFeatures, InFeatures)), ("bias", new TensorShape(OutFeatures))]
+            : [("weight", new TensorShape(OutFeatures, InFeatures))];
+
+    internal override void Bind(Device device, IReadOnlyList<Parameter> parameters)
+    {
+        base.Bind(device, parameters);
+        weight = parameters[0];
+        bias = HasBias ? parameters[1] : null;
+    }
+
+    internal override void ResetParameters(Random random)
+    {
+        double bound = 1.0 / Math.Sqrt(InFeatures);
+        Weight.Data.CopyFrom(Uniform(random, OutFeatures * InFeatures, bound));
+        bias?.Data.CopyFrom(Uniform(random, OutFeatures, bound));
+    }
+
+    internal override LayerSpec Spec => new("Linear", InFeatures, OutFeatures, HasBias);
+
+    internal override long FlopsPerSample(bool training)
+    {
+        long forward = 2L * InFeatures * OutFeatures;
+        // Backward: the weight gradient always, the input gradient except for the first layer.
+        return training ? forward + forward + (ComputesInputGradient ? forward : 0) : forward;
+    }
+
+    public override void Dispose()
+    {
+        output.Dispose();
+        gradInput.Dispose();
+        base.Dispose();
+    }
+
+    private static float[] Uniform(Random random, int count, double bound)
+    {
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+            values[i] = (float)((random.NextDouble() * 2 - 1) * bound);
+        return values;
+    }
+}

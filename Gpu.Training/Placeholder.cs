@@ -1,1 +1,0 @@
-namespace Gpu.Training; internal static class Placeholder {}

@@ -1,0 +1,61 @@
+namespace Gpu.Training;
+
+/// <summary>How <see cref="Trainer.Fit"/> runs.</summary>
+/// <param name="Epochs">Passes over the training set (at least 1).</param>
+/// <param name="BatchSize">Rows per step; 0 (or at least the set size) means full batch.</param>
+/// <param name="Shuffle">Reshuffle the rows every epoch (only matters with mini-batches).</param>
+/// <param name="Seed">Seeds the shuffling; with the model's seed it makes a run reproducible.</param>
+/// <param name="Patience">Stop after this many epochs without improvement of the monitored loss (validation if given, else training); null: never.</param>
+/// <param name="MinDelta">Smallest decrease that counts as an improvement.</param>
+public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Shuffle = true, int Seed = 0, int? Patience = null, double MinDelta = 0)
+{
+    public void Validate()
+    {
+        if (Epochs < 1)
+            throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be at least 1.");
+        if (BatchSize < 0)
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be 0 (full batch) or positive.");
+        if (Patience is < 1)
+            throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "Patience must be at least 1 epoch.");
+        if (!(MinDelta >= 0) || double.IsInfinity(MinDelta))
+            throw new ArgumentOutOfRangeException(nameof(MinDelta), MinDelta, "MinDelta must be a finite number >= 0.");
+    }
+}
+
+/// <summary>What one epoch produced.</summary>
+/// <param name="Epoch">0-based epoch index.</param>
+/// <param name="Loss">Training loss: the sample-weighted mean of the step losses (the loss of the forward pass of each step, plus the L1/L2 penalty when enabled).</param>
+/// <param name="ValLoss">Validation loss after the epoch's steps, or null without validation data.</param>
+/// <param name="Seconds">Wall-clock time of the epoch, validation included.</param>
+/// <param name="Steps">Optimizer steps taken in the epoch.</param>
+/// <param name="Samples">Training rows processed in the epoch.</param>
+public sealed record EpochResult(int Epoch, double Loss, double? ValLoss, double Seconds, int Steps, int Samples);
+
+/// <summary>Everything <see cref="Trainer.Fit"/> observed.</summary>
+public sealed class TrainingHistory
+{
+    public List<EpochResult> Epochs { get; } = [];
+
+    /// <summary>True when early stopping ended the run before the last epoch.</summary>
+    public bool StoppedEarly { get; internal set; }
+
+    /// <summary>Epoch with the lowest monitored loss, or null before the first epoch.</summary>
+    public int? BestEpoch { get; internal set; }
+
+    public double TrainSeconds => Epochs.Sum(e => e.Seconds);
+
+    public long Steps => Epochs.Sum(e => (long)e.Steps);
+
+    public long Samples => Epochs.Sum(e => (long)e.Samples);
+
+    public EpochResult? Last => Epochs.Count == 0 ? null : Epochs[^1];
+}
+
+/// <summary>The loss became NaN or infinite; the parameters after this epoch are not usable.</summary>
+public sealed class TrainingDivergedException(int epoch, double loss, double learningRate)
+    : Exception($"Training diverged at epoch {epoch}: the loss is {loss}. Try a lower learning rate (it is {learningRate}) or standardise the features.")
+{
+    public int Epoch { get; } = epoch;
+
+    public double Loss { get; } = loss;
+}
