@@ -1,1 +1,3 @@
-return 0;
+using Gpu.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected);

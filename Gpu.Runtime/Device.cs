@@ -91,7 +91,7 @@ public sealed class Device : IDisposable
         {
             var accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
             string name = profile == Runtime.CpuProfile.Fast ? "CPU accelerator" : "CPU accelerator (GPU-like: 32-wide warps, groups of 256)";
-            var info = new DeviceInfo(DeviceKind.Cpu, name, accelerator.MemorySize, accelerator.WarpSize, accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
+            var info = new DeviceInfo(DeviceKind.Cpu, name, HostMemoryBytes, accelerator.WarpSize, accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
             return new Device(context, accelerator, info, profile, selectionNote);
         }
         catch
@@ -111,7 +111,7 @@ public sealed class Device : IDisposable
         found.AddRange(DiscoverGpus(DeviceKind.Cuda));
         found.AddRange(DiscoverGpus(DeviceKind.OpenCL));
         var cpu = CpuDevice(Runtime.CpuProfile.Fast);
-        found.Add(new DeviceInfo(DeviceKind.Cpu, "CPU accelerator", cpu.MemorySize, cpu.WarpSize, cpu.NumMultiprocessors, cpu.MaxNumThreadsPerGroup));
+        found.Add(new DeviceInfo(DeviceKind.Cpu, "CPU accelerator", HostMemoryBytes, cpu.WarpSize, cpu.NumMultiprocessors, cpu.MaxNumThreadsPerGroup));
         return found;
     }
 
@@ -207,6 +207,9 @@ public sealed class Device : IDisposable
 
     /// <summary>Why cuBLAS is not used on this CUDA device, once it has been tried.</summary>
     internal string? CuBlasProblem;
+
+    // ILGPU reports the CPU accelerator's memory as unbounded; the host's memory is what limits it.
+    private static long HostMemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 

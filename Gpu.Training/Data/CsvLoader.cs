@@ -10,6 +10,9 @@ namespace Gpu.Training;
 /// </summary>
 public static class CsvLoader
 {
+    // How Python, R and spreadsheets write non-finite values that .NET does not parse.
+    private static readonly HashSet<string> NonFiniteSpellings = ["inf", "+inf", "-inf", "nan", "-nan", "+infinity", "#num!"];
+
     /// <summary>
     /// Loads features and targets. <paramref name="targetColumns"/> names the target columns; by
     /// default the last column is the target and the others are features.
@@ -108,7 +111,10 @@ public static class CsvLoader
             for (int i = 0; i < header.Length; i++)
             {
                 var cell = csv.GetFieldSpan(i).Trim();
-                if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+                bool parsed = float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value);
+                if (!parsed && NonFiniteSpellings.Contains(cell.ToString().ToLowerInvariant()))
+                    throw new DataFormatException(path, line, i + 1, $"'{cell.ToString()}' in column '{header[i]}' is not a finite number (NaN and infinities are not allowed).");
+                if (!parsed)
                     throw new DataFormatException(path, line, i + 1, $"'{cell.ToString()}' in column '{header[i]}' is not a number.");
                 if (!float.IsFinite(value))
                     throw new DataFormatException(path, line, i + 1, $"'{cell.ToString()}' in column '{header[i]}' is not a finite number (NaN and infinities are not allowed).");

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Gpu.Runtime;
+using Gpu.Training;
+
+namespace Gpu.Cli;
+
+/// <summary>
+/// The program: `train`, `predict` and `devices`, parsed by System.CommandLine. Every error is one
+/// line on stderr ("error: ...") and a non-zero exit code; --verbose adds the stack trace.
+/// Exit codes: 0 ok, 1 failure (files, data, devices), 2 bad usage, 3 training diverged.
+/// </summary>
+public static class CommandLine
+{
+    /// <summary>Runs the program in-process (the tests do this) and returns its exit code.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false)
+    {
+        var verbose = new Option<bool>("--verbose") { Description = "Print stack traces with errors.", Recursive = true };
+        var root = new RootCommand("GPU-accelerated training for .NET on ILGPU: train and use small neural networks on CUDA, OpenCL or the CPU.");
+        root.Options.Add(verbose);
+        var context = new CommandContext(stdout, stderr, interactive);
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(PredictCommand.Create(context));
+        root.Subcommands.Add(DevicesCommand.Create(context));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            stderr.WriteLine($"error: {Flatten(parse.Errors[0].Message)} (see --help)");
+            return ExitCode.Usage;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            int code = e switch
+            {
+                UsageException => ExitCode.Usage,
+                TrainingDivergedException => ExitCode.Diverged,
+                _ => ExitCode.Failure,
+            };
+            stderr.WriteLine($"error: {Describe(e)}");
+            if (parse.GetValue(verbose))
+                stderr.WriteLine(e.ToString());
+            return code;
+        }
+    }
+
+    // One line a user can act on; unexpected exceptions also name their type.
+    private static string Describe(Exception e) => e switch
+    {
+        UsageException or TrainingDivergedException or DataFormatException or SafeTensorsFormatException or DeviceNotFoundException
+            or FileNotFoundException or DirectoryNotFoundException or ArgumentException => Flatten(e.Message),
+        UnauthorizedAccessException => $"permission denied: {Flatten(e.Message)}",
+        IOException => $"I/O error: {Flatten(e.Message)}",
+        _ => $"{e.GetType().Name}: {Flatten(e.Message)} (run with --verbose for details)",
+    };
+
+    private static string Flatten(string message) =>
+        string.Join(" ", message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
+
+/// <summary>Where a command writes, and whether stdout is a terminal (for progress bars).</summary>
+internal sealed record CommandContext(TextWriter Out, TextWriter Error, bool Interactive);

@@ -1,1 +1,0 @@
-namespace Gpu.Cli; internal static class Placeholder {}

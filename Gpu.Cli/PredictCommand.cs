@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Gpu.Runtime;
+using Gpu.Training;
+
+namespace Gpu.Cli;
+
+/// <summary>
+/// `predict --model PATH --data PATH [--out PATH]`: rebuilds the model from its file, applies the
+/// saved standardisation and writes one row of predictions per input row. Output columns: the
+/// target names; values are the model outputs for mse, probabilities (sigmoid) for bce and the
+/// predicted class index for ce.
+/// </summary>
+internal static class PredictCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var model = new Option<string>("--model") { Description = "A model saved by train --save.", HelpName = "PATH", Required = true };
+        var data = new Option<string>("--data") { Description = "CSV with the model's feature columns (target columns may be present; they are ignored).", HelpName = "PATH", Required = true };
+        var output = new Option<string?>("--out") { Description = "Write predictions here (CSV) instead of stdout.", HelpName = "PATH" };
+        var device = new Option<string?>("--device") { Description = "auto, cpu, cuda or opencl [GPU_DEVICE, else auto]." }
+            .AcceptOnlyFromAmong("auto", "cpu", "cuda", "opencl");
+        var command = new Command("predict", "Predict with a saved model.") { model, data, output, device };
+        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(output), parse.GetValue(device)));
+        return command;
+    }
+
+    private static int Run(CommandContext context, string modelPath, string dataPath, string? outputPath, string? deviceName)
+    {
+        if (outputPath is not null && new[] { modelPath, dataPath }.Select(Path.GetFullPath).Contains(Path.GetFullPath(outputPath)))
+            throw new UsageException($"--out {outputPath} would overwrite an input file.");
+        using var device = Device.Create(deviceName);
+        using var saved = ModelFile.Load(modelPath, device);
+        var info = saved.Info;
+        var features = CsvLoader.LoadFeatures(dataPath, info.FeatureNames, info.TargetNames, out int rows);
+        if (info.Standardizer is { } standardizer)
+            features = standardizer.Transform(features);
+        var outputs = saved.Model.Predict(features);
+        int width = saved.Model.OutputFeaturesCount;
+
+        var text = new StringBuilder();
+        var header = info.Loss == "ce" ? info.TargetNames.Take(1) : info.TargetNames.Count == width ? info.TargetNames : Enumerable.Range(0, width).Select(i => $"y{i}");
+        text.AppendLine(string.Join(",", header));
+        for (int r = 0; r < rows; r++)
+        {
+            var row = outputs.AsSpan(r * width, width);
+            text.AppendLine(info.Loss switch
+            {
+                "ce" => ArgMax(row).ToString(CultureInfo.InvariantCulture),
+                "bce" => string.Join(",", row.ToArray().Select(v => Format(1.0 / (1.0 + Math.Exp(-v))))),
+                _ => string.Join(",", row.ToArray().Select(v => Format(v))),
+            });
+        }
+
+        if (outputPath is null)
+        {
+            context.Out.Write(text.ToString());
+        }
+        else
+        {
+            AtomicFile.WriteAllText(outputPath, text.ToString());
+            context.Error.WriteLine($"Wrote {rows} predictions to {outputPath}");
+        }
+
+        return ExitCode.Ok;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+                best = i;
+        }
+
+        return best;
+    }
+
+    private static string Format(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace Gpu.Cli;
+
+/// <summary>The flags of `train` (names fixed by the issue tracker) and their parsing.</summary>
+internal static class TrainCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var data = new Option<string?>("--data") { Description = "Training data: a CSV file with a header line.", HelpName = "PATH" };
+        var val = new Option<string?>("--val") { Description = "Validation data: a CSV file with the same columns.", HelpName = "PATH" };
+        var valSplit = new Option<double?>("--val-split") { Description = "Hold out this fraction of --data for validation (seeded).", HelpName = "F" };
+        var target = new Option<string?>("--target") { Description = "Target column names, comma-separated [last column].", HelpName = "NAMES" };
+        var layers = new Option<string>("--layers") { Description = "Hidden layer widths, comma-separated; empty for none.", DefaultValueFactory = _ => "20" };
+        var loss = new Option<string>("--loss") { Description = "Loss: mse, bce (BCEWithLogits) or ce (cross-entropy over class indices).", DefaultValueFactory = _ => "mse" }
+            .AcceptOnlyFromAmong("mse", "bce", "ce");
+        var optimizer = new Option<string>("--optimizer") { Description = "Optimizer.", DefaultValueFactory = _ => "adam" }
+            .AcceptOnlyFromAmong("adam", "adamw", "sgd");
+        var lr = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "Weight decay [0; AdamW 0.01]." };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0 };
+        var l1 = new Option<double>("--l1") { Description = "L1 penalty l1*sum|w| added to the loss.", DefaultValueFactory = _ => 0 };
+        var l2 = new Option<double>("--l2") { Description = "L2 penalty l2*sum w^2 added to the loss.", DefaultValueFactory = _ => 0 };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => 100 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Rows per step; 0 = full batch.", DefaultValueFactory = _ => 0, HelpName = "N" };
+        var shuffle = new Option<bool>("--shuffle") { Description = "Reshuffle rows every epoch [on when batching]." };
+        var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the rows in file order." };
+        var patience = new Option<int?>("--patience") { Description = "Stop after N epochs without improvement [off].", HelpName = "N" };
+        var seed = new Option<int>("--seed") { Description = "Seeds initialisation, splitting and shuffling.", DefaultValueFactory = _ => 0 };
+        var device = new Option<string?>("--device") { Description = "auto, cpu, cuda or opencl [GPU_DEVICE, else auto]." }
+            .AcceptOnlyFromAmong("auto", "cpu", "cuda", "opencl");
+        var init = new Option<string?>("--init") { Description = "Start from these weights (safetensors); names and shapes must match.", HelpName = "PATH" };
+        var save = new Option<string?>("--save") { Description = "Save the trained model (safetensors, loadable by PyTorch).", HelpName = "PATH" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Write a training checkpoint (weights and optimizer state) here.", HelpName = "PATH" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Epochs between checkpoints [10].", HelpName = "N" };
+        var resume = new Option<string?>("--resume") { Description = "Continue training from a checkpoint.", HelpName = "PATH" };
+        var report = new Option<string?>("--report") { Description = "Write a JSON report (losses, time, throughput, energy).", HelpName = "PATH" };
+        var logEvery = new Option<int>("--log-every") { Description = "Print the losses every N epochs.", DefaultValueFactory = _ => 10, HelpName = "N" };
+        var standardize = new Option<bool>("--standardize") { Description = "Standardise features (statistics saved with the model)." };
+
+        var command = new Command("train", "Train an MLP. With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
+        {
+            data, val, valSplit, target, layers, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
+            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(shuffle) && parse.GetValue(noShuffle))
+                throw new UsageException("--shuffle and --no-shuffle cannot be used together.");
+            var settings = new TrainSettings
+            {
+                Data = parse.GetValue(data),
+                Val = parse.GetValue(val),
+                ValSplit = parse.GetValue(valSplit),
+                Targets = SplitList(parse.GetValue(target)),
+                Layers = ParseLayers(parse.GetValue(layers)!),
+                Loss = parse.GetValue(loss)!,
+                Optimizer = parse.GetValue(optimizer)!,
+                Lr = parse.GetValue(lr),
+                WeightDecay = parse.GetValue(weightDecay),
+                Momentum = parse.GetValue(momentum),
+                L1 = parse.GetValue(l1),
+                L2 = parse.GetValue(l2),
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batchSize),
+                Shuffle = parse.GetValue(shuffle) ? true : parse.GetValue(noShuffle) ? false : null,
+                Patience = parse.GetValue(patience),
+                Seed = parse.GetValue(seed),
+                Device = parse.GetValue(device),
+                Init = parse.GetValue(init),
+                Save = parse.GetValue(save),
+                Checkpoint = parse.GetValue(checkpoint),
+                CheckpointEvery = parse.GetValue(checkpointEvery),
+                Resume = parse.GetValue(resume),
+                Report = parse.GetValue(report),
+                LogEvery = parse.GetValue(logEvery),
+                Standardize = parse.GetValue(standardize),
+            };
+            settings.Validate();
+            return new TrainJob(context, settings).Run();
+        });
+        return command;
+    }
+
+    private static List<string> SplitList(string? text) =>
+        text is null ? [] : [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+
+    private static List<int> ParseLayers(string text)
+    {
+        var widths = new List<int>();
+        foreach (var part in SplitList(text))
+        {
+            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int width) || width < 1)
+                throw new UsageException($"--layers takes positive integer widths separated by commas (e.g. 20,20), got '{text}'.");
+            widths.Add(width);
+        }
+
+        return widths;
+    }
+}

@@ -1,0 +1,265 @@
+using System.Globalization;
+using Gpu.Runtime;
+using Gpu.Training;
+using Spectre.Console;
+
+namespace Gpu.Cli;
+
+/// <summary>One `train` run: data, model, optimizer, the training loop with progress, then save and report.</summary>
+internal sealed class TrainJob(CommandContext context, TrainSettings s)
+{
+    private const int ReferenceTrainRows = 100;
+    private const int ReferenceValRows = 20;
+    private const int ReferenceFeatures = 10;
+
+    public int Run()
+    {
+        using var device = Device.Create(s.Device);
+        context.Out.WriteLine($"Device: {device}");
+        var (train, validation) = LoadData();
+
+        using var resumed = s.Resume is null ? null : TrainingCheckpoint.Load(s.Resume, device);
+        var standardizer = resumed is not null ? resumed.Info.Standardizer : s.Standardize ? Standardizer.Fit(train) : null;
+        if (standardizer is not null)
+        {
+            train = standardizer.Transform(train);
+            validation = validation is null ? null : standardizer.Transform(validation);
+        }
+
+        using var loss = Loss.FromName(s.Loss);
+        using var fresh = resumed is null ? NewModel(device, train, validation) : null;
+        var model = resumed?.Model ?? fresh!;
+        if (resumed is not null)
+            CheckResumable(resumed, train);
+        using var freshOptimizer = resumed is null
+            ? Optimizer.Create(s.Optimizer, model.Parameters(), s.Lr, s.WeightDecay, s.Momentum, s.L1, s.L2)
+            : null;
+        var optimizer = resumed?.Optimizer ?? freshOptimizer!;
+        int startEpoch = resumed?.Epoch ?? 0;
+        if (startEpoch >= s.Epochs)
+        {
+            context.Out.WriteLine($"Nothing to do: the checkpoint has completed {startEpoch} of {s.Epochs} epochs.");
+            return ExitCode.Ok;
+        }
+
+        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer));
+        bool shuffle = s.Shuffle ?? s.BatchSize > 0;
+        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience));
+
+        int? lastCheckpoint = null;
+        int checkpointEvery = s.CheckpointEvery ?? 10;
+        var progress = new TrainingProgress(context, s.Epochs, startEpoch);
+        trainer.EpochCompleted += e =>
+        {
+            if (e.Epoch % s.LogEvery == 0)
+            {
+                progress.WriteLine(e.ValLoss is { } v
+                    ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}"
+                    : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}");
+            }
+
+            if (s.Checkpoint is not null && ((e.Epoch + 1) % checkpointEvery == 0 || e.Epoch + 1 == s.Epochs))
+            {
+                TrainingCheckpoint.Save(s.Checkpoint, model, optimizer, e.Epoch + 1, info);
+                lastCheckpoint = e.Epoch + 1;
+            }
+
+            progress.Update(e);
+        };
+
+        // Compile every kernel before the clock starts, so epoch times show the steady state.
+        var compile = System.Diagnostics.Stopwatch.StartNew();
+        device.CompileKernels();
+        context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Compiled the kernels in {compile.Elapsed.TotalSeconds:F2} s"));
+
+        double? energyBefore = device.ReadEnergyJoules();
+        TrainingHistory history;
+        try
+        {
+            history = progress.Run(() => trainer.Fit(train, validation, startEpoch));
+        }
+        catch (TrainingDivergedException e)
+        {
+            string kept = lastCheckpoint is { } epoch
+                ? $" The last good checkpoint is {s.Checkpoint} (after epoch {epoch})."
+                : s.Checkpoint is not null && File.Exists(s.Checkpoint) ? $" {s.Checkpoint} was left as it was." : "";
+            context.Error.WriteLine($"error: {e.Message}{kept}");
+            return ExitCode.Diverged;
+        }
+
+        double? energyAfter = device.ReadEnergyJoules();
+        double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
+        var summary = Summarise(device, model, history, energy);
+        if (history.StoppedEarly)
+            context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
+        context.Out.WriteLine(summary.Text);
+
+        if (s.Save is not null)
+        {
+            ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, history) });
+            context.Out.WriteLine($"Saved the model to {s.Save}");
+        }
+
+        if (s.Report is not null)
+        {
+            summary.Report.Write(s.Report);
+            context.Out.WriteLine($"Wrote the report to {s.Report}");
+        }
+
+        return ExitCode.Ok;
+    }
+
+    private (Dataset Train, Dataset? Validation) LoadData()
+    {
+        if (s.Data is null)
+        {
+            // The reference example: torch.randn-like data, seeded.
+            return (Dataset.Synthetic(ReferenceTrainRows, ReferenceFeatures, 1, s.Seed),
+                    Dataset.Synthetic(ReferenceValRows, ReferenceFeatures, 1, unchecked(s.Seed + 1)));
+        }
+
+        var train = CsvLoader.Load(s.Data, s.Targets);
+        if (s.Val is not null)
+        {
+            var validation = CsvLoader.Load(s.Val, train.TargetNames);
+            if (!validation.FeatureNames.SequenceEqual(train.FeatureNames))
+                throw new UsageException($"{s.Val} has features {string.Join(",", validation.FeatureNames)} but {s.Data} has {string.Join(",", train.FeatureNames)}.");
+            return (train, validation);
+        }
+
+        if (s.ValSplit is { } fraction)
+        {
+            var (t, v) = train.Split(fraction, s.Seed);
+            return (t, v);
+        }
+
+        return (train, null);
+    }
+
+    private Sequential NewModel(Device device, Dataset train, Dataset? validation)
+    {
+        int outputs = train.TargetCount;
+        if (s.Loss == "ce")
+        {
+            if (train.TargetCount != 1)
+                throw new UsageException($"--loss ce needs one target column of class indices, got {train.TargetCount}.");
+            float max = train.Targets.Concat(validation?.Targets ?? []).Max();
+            outputs = (int)Math.Floor(max) + 1;
+            if (outputs < 2)
+                throw new UsageException("--loss ce needs at least two classes (labels 0, 1, ...).");
+        }
+
+        var model = Sequential.Mlp(train.FeatureCount, s.Layers, outputs).To(device, s.Seed);
+        try
+        {
+            if (s.Init is not null)
+                ModelFile.LoadWeights(s.Init, model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private void CheckResumable(ResumedTraining resumed, Dataset train)
+    {
+        if (resumed.Info.Loss != s.Loss)
+            throw new UsageException($"{s.Resume} was trained with --loss {resumed.Info.Loss}, not {s.Loss}.");
+        if (!resumed.Info.FeatureNames.SequenceEqual(train.FeatureNames))
+            throw new UsageException($"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", train.FeatureNames)}.");
+    }
+
+    private Dictionary<string, string> Extra(Device device, Optimizer optimizer, TrainingHistory? history = null)
+    {
+        var extra = new Dictionary<string, string>
+        {
+            ["device"] = $"{device.Info.KindName}: {device.Info.Name}",
+            ["optimizer"] = optimizer.Name,
+            ["lr"] = Number(optimizer.LearningRate),
+            ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
+        };
+        if (history?.Last is { } last)
+        {
+            extra["epochs"] = (last.Epoch + 1).ToString(CultureInfo.InvariantCulture);
+            extra["final_loss"] = Number(last.Loss);
+            if (last.ValLoss is { } v)
+                extra["final_val_loss"] = Number(v);
+        }
+
+        return extra;
+    }
+
+    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy)
+    {
+        double seconds = history.TrainSeconds;
+        double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
+        double samplesPerSecond = seconds > 0 ? history.Samples / seconds : 0;
+        double gflops = seconds > 0 ? model.Flops(training: true) * (double)history.Samples / seconds / 1e9 : 0;
+        string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
+        string text = string.Create(CultureInfo.InvariantCulture,
+            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {device.Info.KindName} ({device.Info.Name}) in {seconds:F3} s: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s; energy: {energyText}.");
+        var last = history.Last;
+        var report = new TrainingReport(
+            new ReportDevice(device.Info.KindName, device.Info.Name),
+            new ReportModel(model.LayerWidths, model.ParameterCount),
+            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.Seconds))],
+            last?.Loss,
+            last?.ValLoss,
+            seconds,
+            stepsPerSecond,
+            samplesPerSecond,
+            gflops,
+            energy,
+            energy is null ? null : "nvml");
+        return (text, report);
+    }
+
+    /// <summary>Shortest round-trip form, as Python prints a float (<c>repr</c>).</summary>
+    internal static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Progress for long runs: a live bar (epoch, loss, throughput, time left) when stdout is a
+/// terminal, plain lines otherwise.
+/// </summary>
+internal sealed class TrainingProgress(CommandContext context, int epochs, int startEpoch)
+{
+    private ProgressTask? task;
+    private double samples;
+    private double seconds;
+
+    public T Run<T>(Func<T> work)
+    {
+        if (!context.Interactive)
+            return work();
+        return AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                task = ctx.AddTask("training", maxValue: epochs - startEpoch);
+                return work();
+            });
+    }
+
+    public void WriteLine(string line)
+    {
+        if (context.Interactive)
+            AnsiConsole.WriteLine(line);
+        else
+            context.Out.WriteLine(line);
+    }
+
+    public void Update(EpochResult e)
+    {
+        if (task is null)
+            return;
+        samples += e.Samples;
+        seconds += e.Seconds;
+        task.Increment(1);
+        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} {samples / Math.Max(seconds, 1e-9):F0} samples/s"));
+    }
+}

@@ -1,0 +1,67 @@
+namespace Gpu.Cli;
+
+/// <summary>The flags of `train`, after parsing; <see cref="Validate"/> rejects bad values and combinations.</summary>
+internal sealed record TrainSettings
+{
+    public string? Data { get; init; }
+    public string? Val { get; init; }
+    public double? ValSplit { get; init; }
+    public IReadOnlyList<string> Targets { get; init; } = [];
+    public IReadOnlyList<int> Layers { get; init; } = [20];
+    public string Loss { get; init; } = "mse";
+    public string Optimizer { get; init; } = "adam";
+    public double Lr { get; init; } = 1e-3;
+    public double? WeightDecay { get; init; }
+    public double Momentum { get; init; }
+    public double L1 { get; init; }
+    public double L2 { get; init; }
+    public int Epochs { get; init; } = 100;
+    public int BatchSize { get; init; }
+    public bool? Shuffle { get; init; }
+    public int? Patience { get; init; }
+    public int Seed { get; init; }
+    public string? Device { get; init; }
+    public string? Init { get; init; }
+    public string? Save { get; init; }
+    public string? Checkpoint { get; init; }
+    public int? CheckpointEvery { get; init; }
+    public string? Resume { get; init; }
+    public string? Report { get; init; }
+    public int LogEvery { get; init; } = 10;
+    public bool Standardize { get; init; }
+
+    public void Validate()
+    {
+        Require(double.IsFinite(Lr) && Lr >= 0, $"--lr must be a finite number >= 0, got {Lr}.");
+        Require(Epochs >= 1, $"--epochs must be at least 1, got {Epochs}.");
+        Require(BatchSize >= 0, $"--batch-size must be 0 (full batch) or positive, got {BatchSize}.");
+        Require(LogEvery >= 1, $"--log-every must be at least 1, got {LogEvery}.");
+        Require(WeightDecay is null || (double.IsFinite(WeightDecay.Value) && WeightDecay >= 0), $"--weight-decay must be a finite number >= 0, got {WeightDecay}.");
+        Require(double.IsFinite(Momentum) && Momentum >= 0, $"--momentum must be a finite number >= 0, got {Momentum}.");
+        Require(Momentum == 0 || Optimizer == "sgd", "--momentum applies to --optimizer sgd only.");
+        Require(double.IsFinite(L1) && L1 >= 0, $"--l1 must be a finite number >= 0, got {L1}.");
+        Require(double.IsFinite(L2) && L2 >= 0, $"--l2 must be a finite number >= 0, got {L2}.");
+        Require(Patience is null or >= 1, $"--patience must be at least 1, got {Patience}.");
+        Require(ValSplit is null || (ValSplit > 0 && ValSplit < 1), $"--val-split must lie strictly between 0 and 1, got {ValSplit}.");
+        Require(Val is null || ValSplit is null, "--val and --val-split cannot be used together.");
+        Require(Data is not null || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize),
+            "--val, --val-split, --target and --standardize need --data.");
+        Require(CheckpointEvery is null || Checkpoint is not null, "--checkpoint-every needs --checkpoint PATH.");
+        Require(CheckpointEvery is null or >= 1, $"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
+        Require(Init is null || Resume is null, "--init and --resume cannot be used together: a checkpoint already holds the weights.");
+        Require(Layers.All(l => l >= 1), "--layers takes positive widths, e.g. 20,20.");
+
+        var inputs = new[] { Data, Val, Init }.OfType<string>().Select(Path.GetFullPath).ToList();
+        foreach (var (flag, output) in new[] { ("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report) })
+        {
+            if (output is not null && inputs.Contains(Path.GetFullPath(output)))
+                throw new UsageException($"{flag} {output} would overwrite an input file.");
+        }
+    }
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+            throw new UsageException(message);
+    }
+}

@@ -1,0 +1,61 @@
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+
+namespace Gpu.Tests.Docs;
+
+[Collection(EnvironmentCollection.Name)]
+public sealed partial class DocumentationTests
+{
+    [Theory]
+    [InlineData("reference")]
+    [InlineData("manual")]
+    public void TrainingGuideShowsTheCompiledExamples(string name)
+    {
+        string source = File.ReadAllText(SourcePath());
+        var match = Regex.Match(source, $@"// example:{name}\r?\n(?<code>.*?)\r?\n\s*// end-example", RegexOptions.Singleline);
+        Assert.True(match.Success, $"example '{name}' not found in the test source");
+        string expected = Normalise(match.Groups["code"].Value);
+        string guide = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "training.md"));
+        var blocks = CodeBlock().Matches(guide).Select(m => Normalise(m.Groups["code"].Value)).ToList();
+        Assert.True(blocks.Any(b => b.Contains(expected, StringComparison.Ordinal)),
+            $"docs/training.md does not contain the '{name}' example exactly as compiled in DocumentationExamples.cs:\n{expected}");
+    }
+
+    [Fact]
+    public void ReferenceExampleRunsAndPrintsEveryTenthEpoch()
+    {
+        var printed = DocumentationExamples.ReferenceExample();
+        Assert.Equal(11, printed.Count);
+        Assert.StartsWith("Epoch 0, Loss: ", printed[0]);
+        Assert.StartsWith("Epoch 90, Loss: ", printed[9]);
+        Assert.True(File.Exists("model.safetensors"));
+    }
+
+    [Fact]
+    public void ManualLoopLearns()
+    {
+        Assert.True(DocumentationExamples.ManualLoop() < 1.0f);
+    }
+
+    private static string Normalise(string code)
+    {
+        var lines = code.Replace("\r", "").Split('\n');
+        int indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+        var trimmed = lines.Select(l => l.Length >= indent ? l[indent..] : l.Trim())
+            .Select(l => l.Replace("Print(", "Console.WriteLine(").TrimEnd());
+        return string.Join("\n", trimmed).Trim();
+    }
+
+    private static string SourcePath([CallerFilePath] string path = "") => Path.Combine(Path.GetDirectoryName(path)!, "DocumentationExamples.cs");
+
+    internal static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Gpu.sln")))
+            dir = dir.Parent;
+        return dir?.FullName ?? throw new DirectoryNotFoundException("Gpu.sln not found above the test assembly.");
+    }
+
+    [GeneratedRegex(@"```csharp\r?\n(?<code>.*?)```", RegexOptions.Singleline)]
+    private static partial Regex CodeBlock();
+}
