@@ -1,1 +1,40 @@
+using BenchmarkDotNet.Running;
+using Gpu.Bench;
+using Gpu.Bench.Quick;
+using Gpu.Runtime;
+
+// `quick [--device D] [--large] [--report PATH]`: the under-a-minute table.
+// Anything else goes to BenchmarkDotNet: `--preset short|full`, plus its own flags (e.g. --filter *MatMul*).
+if (args.Length > 0 && args[0] == "quick")
+{
+    string? deviceName = Value(args, "--device");
+    string? report = Value(args, "--report");
+    using var device = Device.Create(deviceName);
+    device.CompileKernels();
+    var quick = new QuickBenchmark(device, Console.Out);
+    quick.Run(large: args.Contains("--large"));
+    if (report is not null)
+    {
+        quick.WriteJson(report);
+        Console.WriteLine($"Wrote {report}");
+    }
+
+    return 0;
+}
+
+string preset = Value(args, "--preset") ?? "short";
+var rest = Without(args, "--preset");
+BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(rest, BenchConfig.Create(preset));
 return 0;
+
+static string? Value(string[] args, string flag)
+{
+    int i = Array.IndexOf(args, flag);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+static string[] Without(string[] args, string flag)
+{
+    int i = Array.IndexOf(args, flag);
+    return i < 0 ? args : [.. args[..i], .. args[Math.Min(i + 2, args.Length)..]];
+}

@@ -54,6 +54,14 @@ public sealed class Device : IDisposable
 
     public bool IsDisposed => disposed;
 
+    /// <summary>
+    /// Kernel launches (including memsets and cuBLAS calls) queued on this device so far: a cheap
+    /// counter for benchmarks and for checking that a training step launches what it should.
+    /// </summary>
+    public long LaunchCount => Kernels.Launches;
+
+    internal void CountLaunch() => Kernels.Launches++;
+
     internal AcceleratorStream Stream => Accelerator.DefaultStream;
 
     internal KernelCache Kernels { get; }

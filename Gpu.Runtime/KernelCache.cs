@@ -29,46 +29,46 @@ internal sealed class KernelCache(Accelerator accelerator)
     private readonly Dictionary<Type, Delegate> terms = [];
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int> Fill =>
-        fill ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, int, int>(ElementwiseKernels.Fill);
+        Counted(fill ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, int, int>(ElementwiseKernels.Fill));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> Relu =>
-        relu ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Relu);
+        Counted(relu ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Relu));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ReluBackward =>
-        reluBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ReluBackward);
+        Counted(reluBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ReluBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> BroadcastRows =>
-        broadcastRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BroadcastRows);
+        Counted(broadcastRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BroadcastRows));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int> GatherRows =>
-        gatherRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(ElementwiseKernels.GatherRows);
+        Counted(gatherRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(ElementwiseKernels.GatherRows));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int> MatMulRowBlocked =>
-        matMulRowBlocked ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>(MatMulKernels.RowBlocked);
+        Counted(matMulRowBlocked ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>(MatMulKernels.RowBlocked));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulTiled =>
-        matMulTiled ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.Tiled);
+        Counted(matMulTiled ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.Tiled));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FinalSum =>
-        finalSum ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.FinalSum);
+        Counted(finalSum ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.FinalSum));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> ColumnSums =>
-        columnSums ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ReductionKernels.ColumnSums);
+        Counted(columnSums ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ReductionKernels.ColumnSums));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> MseBackward =>
-        mseBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.MseBackward);
+        Counted(mseBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.MseBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> BceWithLogitsBackward =>
-        bceBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.BceWithLogitsBackward);
+        Counted(bceBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.BceWithLogitsBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int> CrossEntropyBackward =>
-        crossEntropyBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>(LossKernels.CrossEntropyBackward);
+        Counted(crossEntropyBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>(LossKernels.CrossEntropyBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int> Adam =>
-        adam ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>(OptimizerKernels.Adam);
+        Counted(adam ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>(OptimizerKernels.Adam));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int> Sgd =>
-        sgd ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>(OptimizerKernels.Sgd);
+        Counted(sgd ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>(OptimizerKernels.Sgd));
 
     /// <summary>First reduction stage for one term type.</summary>
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int> PartialSums<TTerm>()
@@ -80,6 +80,7 @@ internal sealed class KernelCache(Accelerator accelerator)
             partialSums.Add(typeof(TTerm), kernel);
         }
 
+        Launches++;
         return (Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>)kernel;
     }
 
@@ -93,17 +94,32 @@ internal sealed class KernelCache(Accelerator accelerator)
             terms.Add(typeof(TTerm), kernel);
         }
 
+        Launches++;
         return (Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>)kernel;
     }
+
+    /// <summary>
+    /// Kernel launches so far: every launcher fetches its kernel from this cache right before
+    /// launching it, so each fetch counts one launch (memsets and cuBLAS calls are added by the device).
+    /// </summary>
+    public long Launches { get; set; }
 
     /// <summary>Compiles every kernel now, so that the first training step does not pay for compilation.</summary>
     public void CompileAll(bool includeTiled)
     {
+        long launches = Launches;
         _ = Fill; _ = Relu; _ = ReluBackward; _ = BroadcastRows; _ = GatherRows; _ = MatMulRowBlocked;
         _ = FinalSum; _ = ColumnSums; _ = MseBackward; _ = BceWithLogitsBackward; _ = CrossEntropyBackward; _ = Adam; _ = Sgd;
         if (includeTiled)
             _ = MatMulTiled;
         _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>(); _ = PartialSums<RegularizationTerm>();
         _ = Terms<SquaredErrorTerm>(); _ = Terms<BceWithLogitsTerm>(); _ = Terms<CrossEntropyTerm>();
+        Launches = launches; // compiling is not launching
+    }
+
+    private T Counted<T>(T kernel)
+    {
+        Launches++;
+        return kernel;
     }
 }

@@ -104,6 +104,7 @@ public static partial class Ops
                 }
 
                 d.CuBlas!.Gemm(a.View, b.View, c.View, m, n, k, transposeA, transposeB, beta);
+                d.CountLaunch();
                 break;
         }
     }

@@ -117,7 +117,10 @@ public sealed class Tensor : IDisposable
     public void Zero()
     {
         if (Length > 0)
+        {
             View.MemSetToZero(Device.Stream);
+            Device.CountLaunch();
+        }
     }
 
     /// <summary>Sets every element to <paramref name="value"/> (asynchronous).</summary>

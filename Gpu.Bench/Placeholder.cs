@@ -1,1 +1,0 @@
-namespace Gpu.Bench; internal static class Placeholder {}

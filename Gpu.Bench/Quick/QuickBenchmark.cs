@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Text.Json;
+using Gpu.Bench.Baselines;
+using Gpu.Runtime;
+using Gpu.Training;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Gpu.Bench.Quick;
+
+/// <summary>
+/// The quick benchmark: under a minute on the CPU accelerator. Matrix products in GFLOP/s against a
+/// C# triple loop and MathNet, elementwise and optimizer kernels in GB/s against C# loops and an
+/// unfused Adam, the reference training step in microseconds with its launch count, and the launch
+/// overhead. Every ratio is against a baseline measured in the same run.
+/// </summary>
+internal sealed class QuickBenchmark(Device device, TextWriter output)
+{
+    private readonly List<QuickResult> results = [];
+
+    public IReadOnlyList<QuickResult> Run(bool large)
+    {
+        output.WriteLine($"Quick benchmark on {device}");
+        LaunchOverhead();
+        foreach (var (m, k, n) in MatMulSizes(large))
+            MatMul(m, k, n);
+        Elementwise(1 << 20);
+        Optimizer(1 << 20);
+        ReferenceStep();
+        if (large || device.Kind != DeviceKind.Cpu)
+            LargeStep();
+        return results;
+    }
+
+    public void WriteJson(string path)
+    {
+        var document = new
+        {
+            date = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+            device = new { kind = device.Info.KindName, name = device.Info.Name },
+            machine = Environment.MachineName,
+            processors = Environment.ProcessorCount,
+            dotnet = Environment.Version.ToString(),
+            ilgpu = typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(),
+            results,
+        };
+        File.WriteAllText(path, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+    }
+
+    private static IEnumerable<(int M, int K, int N)> MatMulSizes(bool large)
+    {
+        yield return (100, 10, 20);   // the reference example's first layer
+        yield return (128, 128, 128);
+        yield return (256, 256, 256);
+        yield return (512, 512, 512);
+        if (large)
+            yield return (1024, 1024, 1024);
+    }
+
+    private void Add(string group, string name, double seconds, string unit, double amount, string? baseline = null)
+    {
+        double rate = amount / seconds / 1e9;
+        double? ratio = baseline is null ? null : rate / results.Single(r => r.Group == group && r.Name == baseline).Rate;
+        var result = new QuickResult(group, name, seconds * 1e6, unit, rate, ratio);
+        results.Add(result);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {group,-28} {name,-26} {seconds * 1e6,12:F1} us {rate,10:F3} {unit}{(ratio is { } x ? $"   x{x:F2} vs {baseline}" : "")}"));
+    }
+
+    private void LaunchOverhead()
+    {
+        using var one = device.Zeros(1);
+        double seconds = Timer.MedianSeconds(() => Ops.Fill(one, 1f), device.Synchronize);
+        results.Add(new QuickResult("launch", "fill 1 element", seconds * 1e6, "us", seconds * 1e6, null));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"launch overhead",-28} {"fill 1 element",-26} {seconds * 1e6,12:F1} us"));
+    }
+
+    private void MatMul(int m, int k, int n)
+    {
+        var a = Random(m * k, 1);
+        var b = Random(k * n, 2);
+        var c = new float[m * n];
+        double flops = 2.0 * m * n * k;
+        string group = $"matmul {m}x{k}x{n}";
+
+        Add(group, "C# triple loop", Timer.MedianSeconds(() => HostReference.MatMul(a, b, c, m, n, k), () => { }), "GFLOP/s", flops);
+        var ma = Matrix<float>.Build.Dense(m, k, a);
+        var mb = Matrix<float>.Build.Dense(k, n, b);
+        var mc = Matrix<float>.Build.Dense(m, n);
+        Add(group, "MathNet Matrix<float>", Timer.MedianSeconds(() => ma.Multiply(mb, mc), () => { }), "GFLOP/s", flops, "C# triple loop");
+
+        using var ta = device.FromArray(a, m, k);
+        using var tb = device.FromArray(b, k, n);
+        using var tc = device.Zeros(m, n);
+        Add(group, $"ILGPU {Algorithm()}", Timer.MedianSeconds(() => Ops.MatMul(ta, tb, tc), device.Synchronize), "GFLOP/s", flops, "C# triple loop");
+    }
+
+    private string Algorithm() =>
+        device.MatMulAlgorithm != MatMulAlgorithm.Auto ? device.MatMulAlgorithm.ToString()
+        : device.Kind == DeviceKind.Cuda ? "auto (cuBLAS if loaded)"
+        : device.CpuProfile == CpuProfile.Fast ? "RowBlocked" : "Tiled";
+
+    private void Elementwise(int n)
+    {
+        var x = Random(n, 3);
+        var y = Random(n, 4);
+        var z = new float[n];
+        using var tx = device.FromArray(x, n);
+        using var ty = device.FromArray(y, n);
+        using var tz = device.Zeros(n);
+        using var loss = device.Zeros();
+        string relu = $"relu {n}";
+        Add(relu, "C# loop", Timer.MedianSeconds(() => HostReference.Relu(x, z), () => { }), "GB/s", 8.0 * n);
+        Add(relu, "ILGPU", Timer.MedianSeconds(() => Ops.Relu(tx, tz), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
+        string mse = $"mse {n}";
+        Add(mse, "C# loop", Timer.MedianSeconds(() => HostReference.Mse(x, y), () => { }), "GB/s", 8.0 * n);
+        Add(mse, "ILGPU (stays on device)", Timer.MedianSeconds(() => Ops.MseLoss(tx, ty, loss), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
+    }
+
+    private void Optimizer(int n)
+    {
+        var p = Random(n, 5);
+        var g = Random(n, 6);
+        var m = new float[n];
+        var v = new float[n];
+        using var tp = device.FromArray(p, n);
+        using var tg = device.FromArray(g, n);
+        using var tm = device.Zeros(n);
+        using var tv = device.Zeros(n);
+        using var unfused = new UnfusedAdam(device, n);
+        var settings = new AdamSettings(1e-3, 0.9, 0.999, 1e-8, 0, false, false);
+        string group = $"adam {n} params (28 B each)";
+        int step = 1;
+        Add(group, "C# loop", Timer.MedianSeconds(() => HostReference.Adam(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, step++), () => { }), "GB/s", 28.0 * n);
+        Add(group, "ILGPU unfused (4 launches)", Timer.MedianSeconds(() => unfused.Step(tp, tg, tm, tv, step++), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
+        Add(group, "ILGPU fused (1 launch)", Timer.MedianSeconds(() => Ops.AdamStep(tp, tg, tm, tv, null, step++, settings), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
+    }
+
+    private void ReferenceStep()
+    {
+        var train = Dataset.Synthetic(100, 10, 1, 0);
+        using var model = Sequential.Mlp(10, [20], 1).To(device, 0);
+        using var loss = new MSELoss();
+        using var optimizer = new Adam(model.Parameters());
+        using var x = device.FromArray(train.Features, 100, 10);
+        using var y = device.FromArray(train.Targets, 100, 1);
+        void Step()
+        {
+            optimizer.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            model.Backward(loss.Backward());
+            optimizer.Step();
+        }
+
+        Step();
+        long before = device.LaunchCount;
+        Step();
+        long launches = device.LaunchCount - before;
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize);
+        double flops = model.Flops(training: true) * 100.0;
+        results.Add(new QuickResult("train step 10-20-1 batch 100", $"{launches} launches", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {"train step 10-20-1 b100",-28} {$"{launches} launches, no sync",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per launch)"));
+    }
+
+    private void LargeStep()
+    {
+        var train = Dataset.Synthetic(1024, 1024, 1, 0);
+        using var model = Sequential.Mlp(1024, [1024], 1).To(device, 0);
+        using var loss = new MSELoss();
+        using var optimizer = new Adam(model.Parameters());
+        using var x = device.FromArray(train.Features, 1024, 1024);
+        using var y = device.FromArray(train.Targets, 1024, 1);
+        void Step()
+        {
+            optimizer.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            model.Backward(loss.Backward());
+            optimizer.Step();
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, budgetSeconds: 2, minBatches: 3);
+        double flops = model.Flops(training: true) * 1024.0;
+        results.Add(new QuickResult("train step 1024-1024-1 batch 1024", "step", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {"train step 1024-1024-1 b1024",-28} {"step",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s"));
+    }
+
+    private static float[] Random(int n, int seed)
+    {
+        var random = new Random(seed);
+        var data = new float[n];
+        for (int i = 0; i < n; i++)
+            data[i] = (float)(random.NextDouble() * 2 - 1);
+        return data;
+    }
+}
+
+/// <summary>One line of the quick benchmark.</summary>
+/// <param name="Group">What is measured (op and size).</param>
+/// <param name="Name">Which implementation.</param>
+/// <param name="Microseconds">Median time per call.</param>
+/// <param name="Unit">GFLOP/s or GB/s (or us for launch overhead).</param>
+/// <param name="Rate">Throughput in that unit.</param>
+/// <param name="Ratio">Throughput relative to the group's baseline, when there is one.</param>
+internal sealed record QuickResult(string Group, string Name, double Microseconds, string Unit, double Rate, double? Ratio);
