@@ -7,8 +7,16 @@ public static class BenchDevices
 {
     private static readonly Lazy<bool> HasCuda = new(() => Device.Discover().Any(d => d.Kind == DeviceKind.Cuda && d.IsUsable));
 
-    /// <summary>"cpu", plus "cuda" when a CUDA device is usable.</summary>
-    public static IEnumerable<string> Available() => HasCuda.Value ? ["cpu", "cuda"] : ["cpu"];
+    /// <summary>Restricts the devices benchmarked, e.g. GPU_BENCH_DEVICES=cuda on a GPU machine.</summary>
+    public const string DevicesVariable = "GPU_BENCH_DEVICES";
+
+    /// <summary>"cpu", plus "cuda" when a CUDA device is usable; filtered by GPU_BENCH_DEVICES when set.</summary>
+    public static IEnumerable<string> Available()
+    {
+        string[] found = HasCuda.Value ? ["cpu", "cuda"] : ["cpu"];
+        var wanted = Environment.GetEnvironmentVariable(DevicesVariable)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return wanted is { Length: > 0 } ? found.Intersect(wanted) : found;
+    }
 
     public static Device Open(string name) => name == "cpu" ? Device.CreateCpu() : Device.Create(name);
 }

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace Gpu.Runtime;
@@ -14,17 +15,36 @@ internal sealed class CuBlasMatMul : IDisposable
 
     private CuBlasMatMul(CuBlas blas) => this.blas = blas;
 
+    /// <summary>
+    /// Loads cuBLAS and proves it works with a 1x1 product, so that a missing or broken library is
+    /// found here (and our tiled kernel used instead) rather than in the middle of training.
+    /// </summary>
     public static CuBlasMatMul? TryCreate(CudaAccelerator accelerator, out string? problem)
     {
+        CuBlas? blas = null;
         try
         {
-            var blas = new CuBlas(accelerator) { Stream = (CudaStream)accelerator.DefaultStream };
+            blas = new CuBlas(accelerator) { Stream = (CudaStream)accelerator.DefaultStream };
+            var result = new CuBlasMatMul(blas);
+            using var a = accelerator.Allocate1D<float>(1);
+            using var b = accelerator.Allocate1D<float>(1);
+            using var c = accelerator.Allocate1D<float>(1);
+            a.View.CopyFromCPU(new[] { 2f });
+            b.View.CopyFromCPU(new[] { 3f });
+            result.Gemm(a.View, b.View, c.View, 1, 1, 1, false, false, 0f);
+            accelerator.Synchronize();
+            var host = new float[1];
+            c.View.CopyToCPU(host);
+            float product = host[0];
+            if (product != 6f)
+                throw new InvalidOperationException($"a 1x1 test product gave {product}, expected 6");
             problem = null;
-            return new CuBlasMatMul(blas);
+            return result;
         }
         catch (Exception e)
         {
-            problem = $"cuBLAS did not load: {e.Message}";
+            blas?.Dispose();
+            problem = $"cuBLAS is not usable: {e.Message}";
             return null;
         }
     }

@@ -157,7 +157,7 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         long launches = device.LaunchCount - before;
         double seconds = Timer.MedianSeconds(Step, device.Synchronize);
         double flops = model.Flops(training: true) * 100.0;
-        results.Add(new QuickResult("train step 10-20-1 batch 100", $"{launches} launches", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        results.Add(new QuickResult("train step 10-20-1 b100", $"{launches} launches", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {"train step 10-20-1 b100",-28} {$"{launches} launches, no sync",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per launch)"));
     }
@@ -180,7 +180,7 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
 
         double seconds = Timer.MedianSeconds(Step, device.Synchronize, budgetSeconds: 2, minBatches: 3);
         double flops = model.Flops(training: true) * 1024.0;
-        results.Add(new QuickResult("train step 1024-1024-1 batch 1024", "step", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        results.Add(new QuickResult("train step 1024-1024-1 b1024", "step", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {"train step 1024-1024-1 b1024",-28} {"step",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s"));
     }

@@ -104,8 +104,7 @@ public static class SafeTensors
     /// <summary>Reads and validates a file; F32 tensors are returned, any other dtype is rejected by name.</summary>
     public static SafeTensorsFile Read(string path)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"{path}: no such file.", path);
+        InputFile.Require(path);
         byte[] bytes = File.ReadAllBytes(path);
         return Parse(path, bytes);
     }

@@ -80,8 +80,7 @@ public static class CsvLoader
 
     private static (string[] Header, List<float[]> Rows) ReadTable(string path)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"{path}: no such file.", path);
+        InputFile.Require(path);
         if (new FileInfo(path).Length == 0)
             throw new DataFormatException(path, null, null, "the file is empty; expected a header line and rows of numbers.");
 

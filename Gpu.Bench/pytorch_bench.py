@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Times the same workloads as the quick benchmark in PyTorch, on the same machine.
+
+Run by hand (never by CI): /usr/bin/python3 Gpu.Bench/pytorch_bench.py [--json PATH]
+Debian's python3-torch (1.13); install libopenblas0-pthread so torch's BLAS is OpenBLAS.
+Reports medians of repeated timings, like the quick benchmark.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+
+def median_seconds(fn, budget=0.5, min_batches=5):
+    fn()
+    t = time.perf_counter(); fn(); once = max(time.perf_counter() - t, 1e-7)
+    per_batch = int(min(max(budget / 20 / once, 1), 100000))
+    samples, start = [], time.perf_counter()
+    while len(samples) < min_batches or (time.perf_counter() - start < budget and len(samples) < 200):
+        t = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        samples.append((time.perf_counter() - t) / per_batch)
+    return statistics.median(samples)
+
+
+def train_step(inputs, hidden, batch):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    crit = nn.MSELoss()
+    x, y = torch.randn(batch, inputs), torch.randn(batch, 1)
+
+    def step():
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def blas_info():
+    config = torch.__config__.show()
+    for part in config.replace(",", "\n").splitlines():
+        if "BLAS_INFO" in part:
+            return part.strip()
+    return "unknown"
+
+
+results = []
+
+
+def add(group, name, seconds, unit, amount):
+    rate = amount / seconds / 1e9 if amount else None
+    results.append({"group": group, "name": name, "microseconds": seconds * 1e6, "unit": unit, "rate": rate})
+    print(f"  {group:<32} {name:<22} {seconds * 1e6:12.1f} us" + (f" {rate:10.3f} {unit}" if rate else ""))
+
+
+print(f"PyTorch {torch.__version__}, {blas_info()}, {torch.get_num_threads()} threads")
+for m, k, n in [(100, 10, 20), (128, 128, 128), (256, 256, 256), (512, 512, 512), (1024, 1024, 1024)]:
+    a, b = torch.rand(m, k), torch.rand(k, n)
+    out = torch.empty(m, n)
+    add(f"matmul {m}x{k}x{n}", "torch.mm", median_seconds(lambda: torch.mm(a, b, out=out)), "GFLOP/s", 2.0 * m * n * k)
+
+n = 1 << 20
+x, y = torch.rand(n) - 0.5, torch.rand(n) - 0.5
+add(f"relu {n}", "torch.relu", median_seconds(lambda: torch.relu(x)), "GB/s", 8.0 * n)
+add(f"mse {n}", "F.mse_loss", median_seconds(lambda: nn.functional.mse_loss(x, y)), "GB/s", 8.0 * n)
+for foreach in (False, True):
+    p = nn.Parameter(torch.rand(n))
+    p.grad = torch.rand(n)
+    opt = torch.optim.Adam([p], lr=1e-3, foreach=foreach)
+    add(f"adam {n} params (28 B each)", f"Adam foreach={foreach}", median_seconds(opt.step), "GB/s", 28.0 * n)
+
+step = train_step(10, 20, 100)
+flops = (2 * 10 * 20 * 2 + 2 * 20 * 3) * 100
+add("train step 10-20-1 b100", "zero_grad..step", median_seconds(step), "GFLOP/s", flops)
+step = train_step(1024, 1024, 1024)
+flops = (2 * 1024 * 1024 * 2 + 2 * 1024 * 3) * 1024
+add("train step 1024-1024-1 b1024", "zero_grad..step", median_seconds(step, budget=2, min_batches=3), "GFLOP/s", flops)
+
+# The whole reference example: 100 full-batch epochs with validation, as the CLI's `train` runs it.
+torch.manual_seed(0)
+X, Y, XV, YV = torch.randn(100, 10), torch.randn(100, 1), torch.randn(20, 10), torch.randn(20, 1)
+
+
+def reference_run():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    crit = nn.MSELoss()
+    for epoch in range(100):
+        opt.zero_grad()
+        loss = crit(model(X), Y)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            val = crit(model(XV), YV)
+        if epoch % 10 == 0:
+            _ = (loss.item(), val.item())
+
+
+add("reference example 100 epochs", "train loop", median_seconds(reference_run, budget=2, min_batches=3), "s", None)
+
+if "--json" in sys.argv:
+    path = sys.argv[sys.argv.index("--json") + 1]
+    with open(path, "w") as f:
+        json.dump({"torch": torch.__version__, "blas": blas_info(), "threads": torch.get_num_threads(), "results": results}, f, indent=1)
+    print("wrote", path)
