@@ -14,12 +14,12 @@ train = json.load(open(sys.argv[3])) if len(sys.argv) > 3 else None
 
 print(f"ours: {ours['device']['kind']} ({ours['device']['name']}), .NET {ours['dotnet']}, ILGPU {ours['ilgpu']}")
 print(f"PyTorch {torch['torch']} ({torch['blas']}, {torch['threads']} intra-op threads)\n")
-print("| workload | ours (best ILGPU) | PyTorch | ours / PyTorch (time) |")
+print("| workload | ours | PyTorch | ours / PyTorch (time) |")
 print("| --- | --- | --- | --- |")
 
 
 def best_ilgpu(group):
-    rows = [r for r in ours["results"] if r["group"] == group and (r["name"].startswith("ILGPU") or r["group"].startswith("train step"))]
+    rows = [r for r in ours["results"] if r["group"] == group and (r["name"].startswith("ours") or r["group"].startswith("train step"))]
     return min(rows, key=lambda r: r["microseconds"]) if rows else None
 
 

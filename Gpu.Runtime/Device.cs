@@ -62,6 +62,19 @@ public sealed class Device : IDisposable
 
     internal void CountLaunch() => Kernels.Launches++;
 
+    /// <summary>True when ops run as host code (<see cref="CpuProfile.Host"/>) instead of kernel launches.</summary>
+    public bool IsHost => CpuProfile == Runtime.CpuProfile.Host;
+
+    /// <summary>
+    /// Called by a launcher before it runs an op on the host: waits for any kernel still queued on
+    /// the stream (a caller may mix forced kernels with host ops) and counts the op.
+    /// </summary>
+    internal void BeginHostOp()
+    {
+        Stream.Synchronize();
+        Kernels.Launches++;
+    }
+
     internal AcceleratorStream Stream => Accelerator.DefaultStream;
 
     internal KernelCache Kernels { get; }
@@ -90,15 +103,24 @@ public sealed class Device : IDisposable
         };
     }
 
-    /// <summary>Opens ILGPU's CPU accelerator with the given profile.</summary>
-    public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Fast, string? selectionNote = null)
+    /// <summary>
+    /// Opens the CPU device with the given profile: <see cref="CpuProfile.Host"/> (the default: ops
+    /// as vectorised host code), <see cref="CpuProfile.Fast"/> (ILGPU kernels on the CPU
+    /// accelerator) or <see cref="CpuProfile.GpuLike"/> (the GPU code paths, for tests).
+    /// </summary>
+    public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Host, string? selectionNote = null)
     {
         var cpu = CpuDevice(profile);
         var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms());
         try
         {
             var accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-            string name = profile == Runtime.CpuProfile.Fast ? "CPU accelerator" : "CPU accelerator (GPU-like: 32-wide warps, groups of 256)";
+            string name = profile switch
+            {
+                Runtime.CpuProfile.Host => "CPU (host SIMD fast path)",
+                Runtime.CpuProfile.Fast => "CPU accelerator",
+                _ => "CPU accelerator (GPU-like: 32-wide warps, groups of 256)",
+            };
             var info = new DeviceInfo(DeviceKind.Cpu, name, HostMemoryBytes, accelerator.WarpSize, accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerGroup);
             return new Device(context, accelerator, info, profile, selectionNote);
         }
@@ -118,8 +140,8 @@ public sealed class Device : IDisposable
         var found = new List<DeviceInfo>();
         found.AddRange(DiscoverGpus(DeviceKind.Cuda));
         found.AddRange(DiscoverGpus(DeviceKind.OpenCL));
-        var cpu = CpuDevice(Runtime.CpuProfile.Fast);
-        found.Add(new DeviceInfo(DeviceKind.Cpu, "CPU accelerator", HostMemoryBytes, cpu.WarpSize, cpu.NumMultiprocessors, cpu.MaxNumThreadsPerGroup));
+        var cpu = CpuDevice(Runtime.CpuProfile.Host);
+        found.Add(new DeviceInfo(DeviceKind.Cpu, "CPU (host SIMD fast path)", HostMemoryBytes, cpu.WarpSize, cpu.NumMultiprocessors, cpu.MaxNumThreadsPerGroup));
         return found;
     }
 
@@ -226,7 +248,7 @@ public sealed class Device : IDisposable
         // One OS thread per core: warps of two threads, one warp per multiprocessor, cores / 2
         // multiprocessors. More threads than cores only adds hand-off cost (measured: 59 us per launch
         // with 2 threads on 2 cores against 156 us with 4).
-        Runtime.CpuProfile.Fast => new CPUDevice(numThreadsPerWarp: 2, numWarpsPerMultiprocessor: 1, numMultiprocessors: Math.Max(1, Environment.ProcessorCount / 2)),
+        Runtime.CpuProfile.Host or Runtime.CpuProfile.Fast => new CPUDevice(numThreadsPerWarp: 2, numWarpsPerMultiprocessor: 1, numMultiprocessors: Math.Max(1, Environment.ProcessorCount / 2)),
         Runtime.CpuProfile.GpuLike => new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1),
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "Unknown CPU profile."),
     };
@@ -243,7 +265,7 @@ public sealed class Device : IDisposable
         }
 
         string source = fromEnvironment ? $"{EnvironmentVariable}=auto" : "auto";
-        return CreateCpu(Runtime.CpuProfile.Fast, $"{source}: {string.Join("; ", problems)}; using the CPU accelerator");
+        return CreateCpu(Runtime.CpuProfile.Host, $"{source}: {string.Join("; ", problems)}; using the CPU");
     }
 
     // Opens the first usable GPU of a kind, or returns null with the reason.

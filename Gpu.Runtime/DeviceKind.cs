@@ -17,7 +17,15 @@ public enum DeviceKind
 public enum CpuProfile
 {
     /// <summary>
-    /// Configured for speed: one OS thread per core (warps of two threads, one warp per
+    /// The default for "cpu": every op runs as vectorised .NET code (System.Numerics.Vector, FMA) on
+    /// the calling thread, large matrix products on all cores, directly on the CPU accelerator's
+    /// memory. No kernel launches, so no launch overhead: the fast path for small models and CI.
+    /// The kernels can still be forced (e.g. <c>MatMulAlgorithm.RowBlocked</c>).
+    /// </summary>
+    Host,
+
+    /// <summary>
+    /// ILGPU's kernels on the CPU accelerator, configured for speed: one OS thread per core (warps of two threads, one warp per
     /// multiprocessor, cores / 2 multiprocessors). Launch overhead about 60 us on 2 cores against
     /// 350 us for ILGPU's default (DESIGN.md section 4).
     /// </summary>
@@ -33,7 +41,7 @@ public enum CpuProfile
 /// <summary>Which matrix-product implementation a device uses.</summary>
 public enum MatMulAlgorithm
 {
-    /// <summary>cuBLAS on CUDA when it loads; else the tiled kernel on GPUs and the row-blocked kernel on the CPU.</summary>
+    /// <summary>cuBLAS on CUDA when it loads; else the tiled kernel on GPUs; host code on the Host CPU profile, the row-blocked kernel on the Fast one.</summary>
     Auto,
 
     /// <summary>Our shared-memory tiled kernel (needs groups of 256 threads).</summary>
@@ -44,4 +52,7 @@ public enum MatMulAlgorithm
 
     /// <summary>NVIDIA cuBLAS SGEMM (CUDA only).</summary>
     CuBlas,
+
+    /// <summary>Vectorised host code on the CPU accelerator's memory (CPU devices only; the default of the Host profile).</summary>
+    Host,
 }

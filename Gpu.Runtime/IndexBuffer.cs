@@ -38,6 +38,16 @@ public sealed class IndexBuffer : IDisposable
         }
     }
 
+    /// <summary>The indices in host memory (CPU devices only, for the host fast path).</summary>
+    internal unsafe ReadOnlySpan<int> HostSpan
+    {
+        get
+        {
+            _ = View; // throws when disposed
+            return new ReadOnlySpan<int>((int*)buffer.NativePtr, Length);
+        }
+    }
+
     /// <summary>Overwrites the indices with host data (synchronises the device).</summary>
     public void CopyFrom(ReadOnlySpan<int> source)
     {

@@ -13,6 +13,13 @@ public static partial class Ops
         int n = output.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.Fill(output.HostSpan, value);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.Fill(d.Stream, threads, output.View, value, n, threads);
     }
@@ -29,6 +36,13 @@ public static partial class Ops
         int n = input.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.Relu(input.HostSpan, output.HostSpan);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.Relu(d.Stream, threads, input.View, output.View, n, threads);
     }
@@ -45,6 +59,13 @@ public static partial class Ops
         int n = output.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.ReluBackward(output.HostSpan, gradOutput.HostSpan, gradInput.HostSpan);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.ReluBackward(d.Stream, threads, output.View, gradOutput.View, gradInput.View, n, threads);
     }
@@ -74,6 +95,13 @@ public static partial class Ops
         int n = destination.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.GatherRows(source.HostSpan, indices.HostSpan, offset, destination.HostSpan, destination.Shape[1]);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.GatherRows(d.Stream, threads, source.View, indices.View, destination.View, offset, destination.Shape[1], n, threads);
     }

@@ -10,7 +10,7 @@ public static partial class Ops
     /// a one-element tensor for Mean and Sum (it stays on the device) and has the input's shape for None.
     /// </summary>
     public static void MseLoss(Tensor input, Tensor target, Tensor output, Reduction reduction = Reduction.Mean) =>
-        ElementwiseLoss(nameof(MseLoss), default(SquaredErrorTerm), input, target, output, reduction);
+        ElementwiseLoss(nameof(MseLoss), default(SquaredErrorTerm), input, target, output, reduction, HostMse);
 
     /// <summary>Gradient of <see cref="MseLoss"/> ('mean' or 'sum') with respect to the input: <c>2 (input - target) / n</c>.</summary>
     public static void MseLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean)
@@ -18,13 +18,21 @@ public static partial class Ops
         var (d, n, scale) = ElementwiseLossBackward(nameof(MseLossBackward), input, target, gradInput, reduction);
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.MseBackward(input.HostSpan, target.HostSpan, gradInput.HostSpan, 2f * scale);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.MseBackward(d.Stream, threads, input.View, target.View, gradInput.View, 2f * scale, n, threads);
     }
 
     /// <summary>torch.nn.BCEWithLogitsLoss on logits, in the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>.</summary>
     public static void BceWithLogitsLoss(Tensor input, Tensor target, Tensor output, Reduction reduction = Reduction.Mean) =>
-        ElementwiseLoss(nameof(BceWithLogitsLoss), default(BceWithLogitsTerm), input, target, output, reduction);
+        ElementwiseLoss(nameof(BceWithLogitsLoss), default(BceWithLogitsTerm), input, target, output, reduction,
+            (x, y, terms, _) => Host.HostOps.BceWithLogits(x, y, terms));
 
     /// <summary>Gradient of <see cref="BceWithLogitsLoss"/>: <c>(sigmoid(x) - y) / n</c>.</summary>
     public static void BceWithLogitsLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean)
@@ -32,6 +40,13 @@ public static partial class Ops
         var (d, n, scale) = ElementwiseLossBackward(nameof(BceWithLogitsLossBackward), input, target, gradInput, reduction);
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.BceWithLogitsBackward(input.HostSpan, target.HostSpan, gradInput.HostSpan, scale);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         d.Kernels.BceWithLogitsBackward(d.Stream, threads, input.View, target.View, gradInput.View, scale, n, threads);
     }
@@ -51,11 +66,26 @@ public static partial class Ops
         {
             if (output.Length != rows)
                 throw new ShapeMismatchException($"{op}: logits {logits.Shape} and output {output.Shape}: reduction 'none' needs {rows} outputs.");
+            if (d.IsHost)
+            {
+                d.BeginHostOp();
+                Host.HostOps.CrossEntropy(logits.HostSpan, labels.HostSpan, classes, output.HostSpan);
+                return;
+            }
+
             LaunchTerms(d, default(CrossEntropyTerm), logits, labels, output, rows, classes);
             return;
         }
 
         Check.Scalar(op, output, "output");
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            double sum = Host.HostOps.CrossEntropy(logits.HostSpan, labels.HostSpan, classes, []);
+            output.HostSpan[0] = (float)(reduction == Reduction.Mean ? sum / rows : sum);
+            return;
+        }
+
         Reduce(d, default(CrossEntropyTerm), logits, labels, output, rows, classes, reduction == Reduction.Mean ? 1f / rows : 1f);
     }
 
@@ -71,6 +101,13 @@ public static partial class Ops
         if (rows == 0)
             return;
         float scale = reduction == Reduction.Mean ? 1f / rows : 1f;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.CrossEntropyBackward(logits.HostSpan, labels.HostSpan, gradInput.HostSpan, classes, scale);
+            return;
+        }
+
         int threads = d.Geometry.Threads(rows);
         d.Kernels.CrossEntropyBackward(d.Stream, threads, logits.View, labels.View, gradInput.View, scale, rows, classes, threads);
     }
@@ -87,10 +124,28 @@ public static partial class Ops
         Check.Scalar(op, output, "output");
         Check.Hyper(op, "l1", l1, 0);
         Check.Hyper(op, "l2", l2, 0);
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            output.HostSpan[0] = (float)Host.HostOps.Regularization(parameters.HostSpan, l1, l2);
+            return;
+        }
+
         Reduce(d, new RegularizationTerm { L1 = l1, L2 = l2 }, parameters, parameters, output, parameters.Length, 1, 1f);
     }
 
-    private static void ElementwiseLoss<TTerm>(string op, TTerm term, Tensor input, Tensor target, Tensor output, Reduction reduction)
+    /// <summary>A loss on the host: returns the sum of the terms and writes each term when <c>terms</c> is not empty.</summary>
+    private delegate double HostLoss(ReadOnlySpan<float> input, ReadOnlySpan<float> target, Span<float> terms, int width);
+
+    private static double HostMse(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> terms, int width)
+    {
+        if (terms.IsEmpty)
+            return Host.HostOps.SquaredError(x, y);
+        Host.HostOps.SquaredErrorTerms(x, y, terms);
+        return 0;
+    }
+
+    private static void ElementwiseLoss<TTerm>(string op, TTerm term, Tensor input, Tensor target, Tensor output, Reduction reduction, HostLoss host)
         where TTerm : unmanaged, IReductionTerm
     {
         var d = Check.Usable(op, input, "input");
@@ -101,12 +156,27 @@ public static partial class Ops
         if (reduction == Reduction.None)
         {
             Check.SameShape(op, input, "input", output, "output");
+            if (d.IsHost)
+            {
+                d.BeginHostOp();
+                host(input.HostSpan, target.HostSpan, output.HostSpan, 1);
+                return;
+            }
+
             LaunchTerms(d, term, input, target, output, n, 1);
             return;
         }
 
         Check.Scalar(op, output, "output");
         Check.NoOverlap(op, output, "output", input, "input");
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            double sum = host(input.HostSpan, target.HostSpan, [], 1);
+            output.HostSpan[0] = (float)(reduction == Reduction.Mean ? sum / n : sum);
+            return;
+        }
+
         Reduce(d, term, input, target, output, n, 1, reduction == Reduction.Mean ? 1f / n : 1f);
     }
 

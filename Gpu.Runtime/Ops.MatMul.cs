@@ -38,6 +38,13 @@ public static partial class Ops
         int columns = input.Shape[1];
         if (columns == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.ColumnSums(input.HostSpan, output.HostSpan, input.Shape[0], columns, accumulate);
+            return;
+        }
+
         int groupSize = d.Geometry.ReductionGroupSize;
         int groups = Math.Min(columns, d.Geometry.MaxReductionGroups);
         d.Kernels.ColumnSums(d.Stream, new KernelConfig(groups, groupSize), input.View, output.View, input.Shape[0], columns, accumulate ? 1 : 0);
@@ -83,6 +90,14 @@ public static partial class Ops
             resolved = MatMulAlgorithm.Tiled; // cuBLAS has no bias epilogue to add on top of an accumulated C
         switch (resolved)
         {
+            case MatMulAlgorithm.Host:
+                d.BeginHostOp();
+                unsafe
+                {
+                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
+                }
+
+                break;
             case MatMulAlgorithm.RowBlocked:
                 int threads = (int)Math.Min(d.Geometry.MaxThreads, (m + MatMulKernels.RowBlock - 1) / MatMulKernels.RowBlock);
                 d.Kernels.MatMulRowBlocked(d.Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
@@ -115,11 +130,15 @@ public static partial class Ops
         switch (algorithm)
         {
             case MatMulAlgorithm.Auto:
+                if (d.IsHost)
+                    return MatMulAlgorithm.Host;
                 if (d.Kind == DeviceKind.Cuda && d.CuBlas is not null)
                     return MatMulAlgorithm.CuBlas;
                 return d.CpuProfile == CpuProfile.Fast || !d.Geometry.SupportsTiledMatMul ? MatMulAlgorithm.RowBlocked : MatMulAlgorithm.Tiled;
             case MatMulAlgorithm.Tiled when !d.Geometry.SupportsTiledMatMul:
                 throw new InvalidOperationException($"{op}: the tiled kernel needs groups of 256 threads but {d.Info.Name} allows {d.Info.MaxGroupSize}.");
+            case MatMulAlgorithm.Host when d.Kind != DeviceKind.Cpu:
+                throw new InvalidOperationException($"{op}: the host path runs on CPU devices only, not on {d.Info.Name}.");
             case MatMulAlgorithm.CuBlas when d.CuBlas is null:
                 throw new InvalidOperationException($"{op}: cuBLAS is not available on {d.Info.Name}: {d.CuBlasProblem ?? "not a CUDA device"}.");
             default:

@@ -43,6 +43,13 @@ public static partial class Ops
         int n = parameters.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.Adam(parameters.HostSpan, gradients.HostSpan, m.HostSpan, v.HostSpan, settings.Amsgrad ? vmax!.HostSpan : [], h);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         var vmaxView = settings.Amsgrad ? vmax!.View : v.View; // never touched without amsgrad
         d.Kernels.Adam(d.Stream, threads, parameters.View, gradients.View, m.View, v.View, vmaxView, h, n, threads);
@@ -82,6 +89,13 @@ public static partial class Ops
         int n = parameters.Length;
         if (n == 0)
             return;
+        if (d.IsHost)
+        {
+            d.BeginHostOp();
+            Host.HostOps.Sgd(parameters.HostSpan, gradients.HostSpan, momentumBuffer is not null && settings.Momentum > 0 ? momentumBuffer.HostSpan : [], h);
+            return;
+        }
+
         int threads = d.Geometry.Threads(n);
         var bufferView = momentumBuffer is not null && settings.Momentum > 0 ? momentumBuffer.View : gradients.View;
         d.Kernels.Sgd(d.Stream, threads, parameters.View, gradients.View, bufferView, h, n, threads);

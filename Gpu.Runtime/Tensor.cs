@@ -72,6 +72,27 @@ public sealed class Tensor : IDisposable
         }
     }
 
+    /// <summary>The memory of a tensor on the CPU accelerator, for the host fast path (CPU devices only).</summary>
+    internal unsafe Span<float> HostSpan
+    {
+        get
+        {
+            ThrowIfDisposed();
+            var root = (MemoryBuffer)Root;
+            return new Span<float>((float*)root.NativePtr + RootOffset, Length);
+        }
+    }
+
+    /// <summary>Pointer to <see cref="HostSpan"/>; valid while the tensor is alive.</summary>
+    internal unsafe float* HostPointer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return (float*)((MemoryBuffer)Root).NativePtr + RootOffset;
+        }
+    }
+
     /// <summary>Copies the tensor to a new host array (synchronises the device).</summary>
     public float[] ToArray()
     {

@@ -7,7 +7,7 @@ namespace Gpu.Tests;
 public sealed class DeterminismTests(DeviceFixture devices)
 {
     [Theory]
-    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void ReductionsAndProductsAreBitIdenticalAcrossRuns(string profile)
     {
         var device = devices.Get(profile);

@@ -16,7 +16,8 @@ public sealed class DeviceSelectionTests
         Assert.True(device.Info.Multiprocessors >= 1);
         Assert.True(device.Info.WarpSize >= 1);
         Assert.True(device.Info.MemoryBytes > 0);
-        Assert.Contains("cpu: CPU accelerator", device.ToString());
+        Assert.Contains("cpu: CPU", device.ToString());
+        Assert.True(device.IsHost);
     }
 
     [Fact]
@@ -33,7 +34,7 @@ public sealed class DeviceSelectionTests
         using var device = Device.Create("auto");
         Assert.Equal(DeviceKind.Cpu, device.Kind);
         Assert.NotNull(device.SelectionNote);
-        Assert.Contains("using the CPU accelerator", device.SelectionNote);
+        Assert.Contains("using the CPU", device.SelectionNote);
         Assert.Contains("CUDA", device.SelectionNote);
     }
 
@@ -46,7 +47,7 @@ public sealed class DeviceSelectionTests
         Skip.If(Device.Discover().Any(d => d.Kind == kind && d.IsUsable), $"a usable {request} device is present");
         var error = Assert.Throws<DeviceNotFoundException>(() => Device.Create(request));
         Assert.Contains($"'{request}' was requested but is not available", error.Message);
-        Assert.Contains("cpu: CPU accelerator", error.Message);
+        Assert.Contains("cpu: CPU", error.Message);
     }
 
     [Fact]

@@ -9,6 +9,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
     {
         { "fast", 1 }, { "fast", 7 }, { "fast", 33 }, { "fast", 1025 }, { "fast", 100_003 },
         { "gpulike", 1 }, { "gpulike", 33 }, { "gpulike", 1025 },
+        { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 },
     };
 
     [Theory]
@@ -86,7 +87,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
     }
 
     [Theory]
-    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void FillAndZero(string profile)
     {
         var device = devices.Get(profile);
@@ -101,7 +102,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
     }
 
     [Theory]
-    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void GatherRowsAssemblesAShuffledBatch(string profile)
     {
         var device = devices.Get(profile);

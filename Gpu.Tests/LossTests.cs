@@ -10,6 +10,7 @@ public sealed class LossTests(DeviceFixture devices)
     {
         { "fast", 1 }, { "fast", 7 }, { "fast", 33 }, { "fast", 1025 }, { "fast", 100_003 },
         { "gpulike", 1 }, { "gpulike", 7 }, { "gpulike", 1025 }, { "gpulike", 70_001 },
+        { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 },
     };
 
     [Theory]
@@ -56,6 +57,9 @@ public sealed class LossTests(DeviceFixture devices)
     [InlineData("fast", 1025, 7)]
     [InlineData("gpulike", 33, 10)]
     [InlineData("gpulike", 1025, 2)]
+    [InlineData("host", 1, 1)]
+    [InlineData("host", 33, 10)]
+    [InlineData("host", 1025, 7)]
     public void CrossEntropyMatchesLogSoftmaxNll(string profile, int rows, int classes)
     {
         var device = devices.Get(profile);
@@ -70,10 +74,11 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(expected, loss.Item(), 1e-6, 1e-5, "cross-entropy");
     }
 
-    [Fact]
-    public void CrossEntropyWithAnInvalidLabelIsNaN()
+    [Theory]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
+    public void CrossEntropyWithAnInvalidLabelIsNaN(string profile)
     {
-        var device = devices.Fast;
+        var device = devices.Get(profile);
         using var input = device.FromArray([1f, 2f, 3f, 4f], 2, 2);
         using var target = device.FromArray([0f, 2f], 2);
         using var loss = device.Zeros();
@@ -82,12 +87,15 @@ public sealed class LossTests(DeviceFixture devices)
     }
 
     [Theory]
-    [InlineData("mse")]
-    [InlineData("bce")]
-    [InlineData("ce")]
-    public void BackwardMatchesFiniteDifferences(string loss)
+    [InlineData("mse", "fast")]
+    [InlineData("bce", "fast")]
+    [InlineData("ce", "fast")]
+    [InlineData("mse", "host")]
+    [InlineData("bce", "host")]
+    [InlineData("ce", "host")]
+    public void BackwardMatchesFiniteDifferences(string loss, string profile)
     {
-        var device = devices.Fast;
+        var device = devices.Get(profile);
         int rows = 5, columns = loss == "ce" ? 4 : 1;
         var x = Numerics.Random(rows * columns, 7, scale: 2f);
         var y = loss switch
@@ -141,6 +149,8 @@ public sealed class LossTests(DeviceFixture devices)
     [InlineData("gpulike", 1, 1)]
     [InlineData("gpulike", 1025, 33)]
     [InlineData("gpulike", 3, 300)]
+    [InlineData("host", 1, 1)]
+    [InlineData("host", 1025, 33)]
     public void ColumnSumsMatchReference(string profile, int rows, int columns)
     {
         var device = devices.Get(profile);
@@ -158,7 +168,7 @@ public sealed class LossTests(DeviceFixture devices)
     }
 
     [Theory]
-    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void RegularizationPenaltySumsL1AndL2(string profile)
     {
         var device = devices.Get(profile);

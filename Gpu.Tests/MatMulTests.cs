@@ -11,6 +11,8 @@ public sealed class MatMulTests(DeviceFixture devices)
     {
         { "fast", 1, 1, 1 }, { "fast", 7, 33, 1 }, { "fast", 33, 7, 65 }, { "fast", 1025, 3, 7 }, { "fast", 5, 1025, 9 }, { "fast", 3, 4, 1025 },
         { "fast", 100, 20, 10 }, { "fast", 64, 64, 64 },
+        { "host", 1, 1, 1 }, { "host", 7, 33, 1 }, { "host", 33, 7, 65 }, { "host", 1025, 3, 7 }, { "host", 5, 1025, 9 }, { "host", 3, 4, 1025 },
+        { "host", 100, 20, 10 }, { "host", 64, 64, 64 }, { "host", 130, 70, 17 }, { "host", 300, 257, 200 },
         { "gpulike", 1, 1, 1 }, { "gpulike", 7, 33, 1 }, { "gpulike", 33, 7, 65 }, { "gpulike", 130, 70, 17 }, { "gpulike", 3, 4, 1025 },
         { "gpulike", 100, 20, 10 }, { "gpulike", 64, 64, 64 },
     };
@@ -31,7 +33,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     }
 
     [Theory]
-    [MemberData(nameof(Profiles.Both), MemberType = typeof(Profiles))]
+    [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void ZeroInnerDimensionGivesBias(string profile)
     {
         var device = devices.Get(profile);
@@ -65,8 +67,12 @@ public sealed class MatMulTests(DeviceFixture devices)
         Assert.Throws<InvalidOperationException>(() => Ops.MatMul(a, a, c, algorithm: MatMulAlgorithm.CuBlas));
     }
 
-    private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) =>
-        device.CpuProfile == CpuProfile.GpuLike ? [MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked] : [MatMulAlgorithm.RowBlocked];
+    private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) => device.CpuProfile switch
+    {
+        CpuProfile.GpuLike => [MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked],
+        CpuProfile.Host => [MatMulAlgorithm.Host, MatMulAlgorithm.RowBlocked],
+        _ => [MatMulAlgorithm.RowBlocked],
+    };
 
     internal static void Run(Device device, int m, int n, int k, bool transposeA, bool transposeB, bool withBias, bool accumulate, MatMulAlgorithm algorithm)
     {

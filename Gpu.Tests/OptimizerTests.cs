@@ -11,7 +11,7 @@ public sealed class OptimizerTests(DeviceFixture devices)
     {
         var data = new TheoryData<string, string>();
         using var doc = Fixture.Json("optimizers.json");
-        foreach (var profile in new[] { "fast", "gpulike" })
+        foreach (var profile in new[] { "host", "fast", "gpulike" })
             foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
                 data.Add(profile, c.GetProperty("name").GetString()!);
         return data;
@@ -63,12 +63,15 @@ public sealed class OptimizerTests(DeviceFixture devices)
     }
 
     [Theory]
-    [InlineData(false, false, 0.0, 0.0)]
-    [InlineData(true, true, 0.01, 0.1)]
-    [InlineData(false, true, 0.02, 0.0)]
-    public void AdamWithRegularizationMatchesReference(bool decoupled, bool amsgrad, double l1, double l2)
+    [InlineData("fast", false, false, 0.0, 0.0)]
+    [InlineData("fast", true, true, 0.01, 0.1)]
+    [InlineData("fast", false, true, 0.02, 0.0)]
+    [InlineData("host", false, false, 0.0, 0.0)]
+    [InlineData("host", true, true, 0.01, 0.1)]
+    [InlineData("host", false, true, 0.02, 0.0)]
+    public void AdamWithRegularizationMatchesReference(string profile, bool decoupled, bool amsgrad, double l1, double l2)
     {
-        var device = devices.Fast;
+        var device = devices.Get(profile);
         const int n = 1025;
         var p0 = Numerics.Random(n, 21);
         var reference = new Reference.Adam(p0.Select(x => (double)x).ToArray(), 3e-3, 0.85, 0.995, 1e-7, 0.05, decoupled, amsgrad, l1, l2);
@@ -90,12 +93,15 @@ public sealed class OptimizerTests(DeviceFixture devices)
     }
 
     [Theory]
-    [InlineData(0.0, 0.0, false, 0.0, 0.0)]
-    [InlineData(0.9, 0.0, true, 0.01, 0.2)]
-    [InlineData(0.5, 0.5, false, 0.0, 0.05)]
-    public void SgdWithRegularizationMatchesReference(double momentum, double dampening, bool nesterov, double l1, double l2)
+    [InlineData("fast", 0.0, 0.0, false, 0.0, 0.0)]
+    [InlineData("fast", 0.9, 0.0, true, 0.01, 0.2)]
+    [InlineData("fast", 0.5, 0.5, false, 0.0, 0.05)]
+    [InlineData("host", 0.0, 0.0, false, 0.0, 0.0)]
+    [InlineData("host", 0.9, 0.0, true, 0.01, 0.2)]
+    [InlineData("host", 0.5, 0.5, false, 0.0, 0.05)]
+    public void SgdWithRegularizationMatchesReference(string profile, double momentum, double dampening, bool nesterov, double l1, double l2)
     {
-        var device = devices.Fast;
+        var device = devices.Get(profile);
         const int n = 33;
         var p0 = Numerics.Random(n, 41);
         var reference = new Reference.Sgd(p0.Select(x => (double)x).ToArray(), 0.1, momentum, dampening, 0.001, nesterov, l1, l2);

@@ -12,13 +12,18 @@ namespace Gpu.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class TrainingParityTests(DeviceFixture devices)
 {
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var profile in new[] { "host", "fast" })
+            foreach (var name in new[] { "reference", "sgd_momentum", "adamw", "cross_entropy", "bce" })
+                data.Add(profile, name);
+        return data;
+    }
+
     [Theory]
-    [InlineData("reference")]
-    [InlineData("sgd_momentum")]
-    [InlineData("adamw")]
-    [InlineData("cross_entropy")]
-    [InlineData("bce")]
-    public void MatchesPyTorchEpochByEpoch(string name) => Run(devices.Fast, name);
+    [MemberData(nameof(Cases))]
+    public void MatchesPyTorchEpochByEpoch(string profile, string name) => Run(devices.Get(profile), name);
 
     /// <summary>
     /// The first epochs on the GPU-like CPU profile (tiled matmul, 256-thread group reductions). The

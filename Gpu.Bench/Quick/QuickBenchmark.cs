@@ -70,8 +70,9 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
     {
         using var one = device.Zeros(1);
         double seconds = Timer.MedianSeconds(() => Ops.Fill(one, 1f), device.Synchronize);
-        results.Add(new QuickResult("launch", "fill 1 element", seconds * 1e6, "us", seconds * 1e6, null));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"launch overhead",-28} {"fill 1 element",-26} {seconds * 1e6,12:F1} us"));
+        string what = device.IsHost ? "op overhead (host)" : "launch overhead";
+        results.Add(new QuickResult(what, "fill 1 element", seconds * 1e6, "us", seconds * 1e6, null));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {what,-28} {"fill 1 element",-26} {seconds * 1e6,12:F2} us"));
     }
 
     private void MatMul(int m, int k, int n)
@@ -91,13 +92,20 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         using var ta = device.FromArray(a, m, k);
         using var tb = device.FromArray(b, k, n);
         using var tc = device.Zeros(m, n);
-        Add(group, $"ILGPU {Algorithm()}", Timer.MedianSeconds(() => Ops.MatMul(ta, tb, tc), device.Synchronize), "GFLOP/s", flops, "C# triple loop");
+        Add(group, Algorithm(), Timer.MedianSeconds(() => Ops.MatMul(ta, tb, tc), device.Synchronize), "GFLOP/s", flops, "C# triple loop");
     }
 
     private string Algorithm() =>
-        device.MatMulAlgorithm != MatMulAlgorithm.Auto ? device.MatMulAlgorithm.ToString()
-        : device.Kind == DeviceKind.Cuda ? "auto (cuBLAS if loaded)"
-        : device.CpuProfile == CpuProfile.Fast ? "RowBlocked" : "Tiled";
+        device.MatMulAlgorithm != MatMulAlgorithm.Auto ? $"ours, {device.MatMulAlgorithm}"
+        : device.Kind == DeviceKind.Cuda ? "ours, auto (cuBLAS if loaded)"
+        : device.CpuProfile switch
+        {
+            CpuProfile.Host => "ours, host SIMD",
+            CpuProfile.Fast => "ours, RowBlocked kernel",
+            _ => "ours, Tiled kernel",
+        };
+
+    private string Ours => device.IsHost ? "ours, host SIMD" : "ours, ILGPU kernel";
 
     private void Elementwise(int n)
     {
@@ -110,10 +118,10 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         using var loss = device.Zeros();
         string relu = $"relu {n}";
         Add(relu, "C# loop", Timer.MedianSeconds(() => HostReference.Relu(x, z), () => { }), "GB/s", 8.0 * n);
-        Add(relu, "ILGPU", Timer.MedianSeconds(() => Ops.Relu(tx, tz), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
+        Add(relu, Ours, Timer.MedianSeconds(() => Ops.Relu(tx, tz), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
         string mse = $"mse {n}";
         Add(mse, "C# loop", Timer.MedianSeconds(() => HostReference.Mse(x, y), () => { }), "GB/s", 8.0 * n);
-        Add(mse, "ILGPU (stays on device)", Timer.MedianSeconds(() => Ops.MseLoss(tx, ty, loss), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
+        Add(mse, $"{Ours} (on device)", Timer.MedianSeconds(() => Ops.MseLoss(tx, ty, loss), device.Synchronize), "GB/s", 8.0 * n, "C# loop");
     }
 
     private void Optimizer(int n)
@@ -131,8 +139,8 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         string group = $"adam {n} params (28 B each)";
         int step = 1;
         Add(group, "C# loop", Timer.MedianSeconds(() => HostReference.Adam(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, step++), () => { }), "GB/s", 28.0 * n);
-        Add(group, "ILGPU unfused (4 launches)", Timer.MedianSeconds(() => unfused.Step(tp, tg, tm, tv, step++), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
-        Add(group, "ILGPU fused (1 launch)", Timer.MedianSeconds(() => Ops.AdamStep(tp, tg, tm, tv, null, step++, settings), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
+        Add(group, "ILGPU kernels unfused (4)", Timer.MedianSeconds(() => unfused.Step(tp, tg, tm, tv, step++), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
+        Add(group, $"{Ours} fused", Timer.MedianSeconds(() => Ops.AdamStep(tp, tg, tm, tv, null, step++, settings), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
     }
 
     private void ReferenceStep()
@@ -157,9 +165,9 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         long launches = device.LaunchCount - before;
         double seconds = Timer.MedianSeconds(Step, device.Synchronize);
         double flops = model.Flops(training: true) * 100.0;
-        results.Add(new QuickResult("train step 10-20-1 b100", $"{launches} launches", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        results.Add(new QuickResult("train step 10-20-1 b100", $"{launches} {(device.IsHost ? "ops" : "launches")}", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {"train step 10-20-1 b100",-28} {$"{launches} launches, no sync",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per launch)"));
+            $"  {"train step 10-20-1 b100",-28} {$"{launches} {(device.IsHost ? "ops" : "launches")}, no sync",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per op)"));
     }
 
     private void LargeStep()
