@@ -3,13 +3,13 @@ using Gpu.Bench;
 using Gpu.Bench.Quick;
 using Gpu.Runtime;
 
-// `quick [--device D] [--large] [--report PATH]`: the under-a-minute table.
+// `quick [--device D | --device cpu-kernels] [--large] [--report PATH]`: the under-a-minute table.
 // Anything else goes to BenchmarkDotNet: `--preset short|full`, plus its own flags (e.g. --filter *MatMul*).
 if (args.Length > 0 && args[0] == "quick")
 {
     string? deviceName = Value(args, "--device");
     string? report = Value(args, "--report");
-    using var device = Device.Create(deviceName);
+    using var device = BenchDevices.Open(deviceName ?? Environment.GetEnvironmentVariable(Device.EnvironmentVariable) ?? "auto");
     device.CompileKernels();
     var quick = new QuickBenchmark(device, Console.Out);
     quick.Run(large: args.Contains("--large"));

@@ -48,12 +48,7 @@ public static class LossKernels
         for (int r = index; r < rows; r += stride)
         {
             int start = r * width;
-            float max = logits[start];
-            for (int j = 1; j < width; j++)
-                max = XMath.Max(max, logits[start + j]);
-            float sum = 0f;
-            for (int j = 0; j < width; j++)
-                sum += XMath.Exp(logits[start + j] - max);
+            float sum = CrossEntropyTerm.SumExp(logits, start, width, out float max);
             float inverse = 1f / sum;
             int label = (int)labels[r];
             for (int j = 0; j < width; j++)

@@ -29,27 +29,7 @@ public static class OptimizerKernels
         AdamParameters h, int n, int stride)
     {
         for (int i = index; i < n; i += stride)
-        {
-            float param = p[i];
-            float grad = g[i] + Regularization(param, h.L1, h.L2);
-            if (h.Decoupled != 0)
-                param *= 1f - h.Lr * h.WeightDecay;
-            else
-                grad += h.WeightDecay * param;
-
-            float mi = h.Beta1 * m[i] + h.OneMinusBeta1 * grad;
-            float vi = h.Beta2 * v[i] + h.OneMinusBeta2 * grad * grad;
-            m[i] = mi;
-            v[i] = vi;
-            if (h.Amsgrad != 0)
-            {
-                vi = XMath.Max(vmax[i], vi);
-                vmax[i] = vi;
-            }
-
-            float denom = XMath.Sqrt(vi) / h.BiasCorrection2Sqrt + h.Eps;
-            p[i] = param - h.StepSize * (mi / denom);
-        }
+            AdamUpdate(ref p[i], g[i], ref m[i], ref v[i], ref vmax[i], h);
     }
 
     /// <summary>SGD with optional momentum, dampening, nesterov and weight decay. <c>buf</c> is unused without momentum.</summary>
@@ -58,18 +38,49 @@ public static class OptimizerKernels
         Index1D index, ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, SgdParameters h, int n, int stride)
     {
         for (int i = index; i < n; i += stride)
-        {
-            float param = p[i];
-            float grad = g[i] + Regularization(param, h.L1, h.L2) + h.WeightDecay * param;
-            if (h.Momentum != 0f)
-            {
-                float b = h.FirstStep != 0 ? grad : h.Momentum * buf[i] + h.OneMinusDampening * grad;
-                buf[i] = b;
-                grad = h.Nesterov != 0 ? grad + h.Momentum * b : b;
-            }
+            SgdUpdate(ref p[i], g[i], ref buf[i], h);
+    }
 
-            p[i] = param - h.Lr * grad;
+    /// <summary>
+    /// One element of the Adam/AdamW update (the maths in the class summary). Shared by the kernel
+    /// and the host fast path so that both run exactly the same arithmetic.
+    /// </summary>
+    public static void AdamUpdate(ref float p, float g, ref float m, ref float v, ref float vmax, AdamParameters h)
+    {
+        float param = p;
+        float grad = g + Regularization(param, h.L1, h.L2);
+        if (h.Decoupled != 0)
+            param *= 1f - h.Lr * h.WeightDecay;
+        else
+            grad += h.WeightDecay * param;
+
+        float mi = h.Beta1 * m + h.OneMinusBeta1 * grad;
+        float vi = h.Beta2 * v + h.OneMinusBeta2 * grad * grad;
+        m = mi;
+        v = vi;
+        if (h.Amsgrad != 0)
+        {
+            vi = XMath.Max(vmax, vi);
+            vmax = vi;
         }
+
+        float denom = XMath.Sqrt(vi) / h.BiasCorrection2Sqrt + h.Eps;
+        p = param - h.StepSize * (mi / denom);
+    }
+
+    /// <summary>One element of the SGD update, shared by the kernel and the host fast path.</summary>
+    public static void SgdUpdate(ref float p, float g, ref float buf, SgdParameters h)
+    {
+        float param = p;
+        float grad = g + Regularization(param, h.L1, h.L2) + h.WeightDecay * param;
+        if (h.Momentum != 0f)
+        {
+            float b = h.FirstStep != 0 ? grad : h.Momentum * buf + h.OneMinusDampening * grad;
+            buf = b;
+            grad = h.Nesterov != 0 ? grad + h.Momentum * b : b;
+        }
+
+        p = param - h.Lr * grad;
     }
 
     /// <summary>Gradient of <c>l1 |w| + l2 w^2</c>; sign(0) = 0 as in torch.sign.</summary>

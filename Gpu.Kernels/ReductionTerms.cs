@@ -54,16 +54,26 @@ public struct CrossEntropyTerm : IReductionTerm
     public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
     {
         int start = i * width;
-        float max = a[start];
-        for (int j = 1; j < width; j++)
-            max = XMath.Max(max, a[start + j]);
-        float sum = 0f;
-        for (int j = 0; j < width; j++)
-            sum += XMath.Exp(a[start + j] - max);
+        float sum = SumExp(a, start, width, out float max);
         int label = (int)b[i];
         if (label < 0 || label >= width || label != b[i])
             return float.NaN;
         return max + XMath.Log(sum) - a[start + label];
+    }
+
+    /// <summary>
+    /// The stable softmax denominator of a row: <c>sum_j exp(x[start + j] - max)</c> with max the row
+    /// maximum (shared with <see cref="LossKernels.CrossEntropyBackward"/>).
+    /// </summary>
+    public static float SumExp(ArrayView<float> x, int start, int width, out float max)
+    {
+        max = x[start];
+        for (int j = 1; j < width; j++)
+            max = XMath.Max(max, x[start + j]);
+        float sum = 0f;
+        for (int j = 0; j < width; j++)
+            sum += XMath.Exp(x[start + j] - max);
+        return sum;
     }
 }
 

@@ -133,12 +133,7 @@ internal static unsafe class HostOps
         for (int r = 0; r < labels.Length; r++)
         {
             var row = logits.Slice(r * classes, classes);
-            float max = row[0];
-            for (int j = 1; j < classes; j++)
-                max = MathF.Max(max, row[j]);
-            float total = 0f;
-            for (int j = 0; j < classes; j++)
-                total += MathF.Exp(row[j] - max);
+            float total = SumExp(row, out float max);
             int label = (int)labels[r];
             float t = label < 0 || label >= classes || label != labels[r] ? float.NaN : max + MathF.Log(total) - row[label];
             if (!terms.IsEmpty)
@@ -155,12 +150,7 @@ internal static unsafe class HostOps
         {
             var row = logits.Slice(r * classes, classes);
             var g = grad.Slice(r * classes, classes);
-            float max = row[0];
-            for (int j = 1; j < classes; j++)
-                max = MathF.Max(max, row[j]);
-            float total = 0f;
-            for (int j = 0; j < classes; j++)
-                total += MathF.Exp(row[j] - max);
+            float total = SumExp(row, out float max);
             float inverse = 1f / total;
             int label = (int)labels[r];
             for (int j = 0; j < classes; j++)
@@ -216,44 +206,16 @@ internal static unsafe class HostOps
             }
         }
 
+        float unused = 0f;
         for (; i < p.Length; i++)
-        {
-            float param = p[i];
-            float grad = g[i] + OptimizerKernels.Regularization(param, h.L1, h.L2);
-            if (h.Decoupled != 0)
-                param *= 1f - h.Lr * h.WeightDecay;
-            else
-                grad += h.WeightDecay * param;
-            float mi = h.Beta1 * m[i] + h.OneMinusBeta1 * grad;
-            float vi = h.Beta2 * v[i] + h.OneMinusBeta2 * grad * grad;
-            m[i] = mi;
-            v[i] = vi;
-            if (h.Amsgrad != 0)
-            {
-                vi = MathF.Max(vmax[i], vi);
-                vmax[i] = vi;
-            }
-
-            float denom = MathF.Sqrt(vi) / h.BiasCorrection2Sqrt + h.Eps;
-            p[i] = param - h.StepSize * (mi / denom);
-        }
+            OptimizerKernels.AdamUpdate(ref p[i], g[i], ref m[i], ref v[i], ref vmax.IsEmpty ? ref unused : ref vmax[i], h);
     }
 
     public static void Sgd(Span<float> p, ReadOnlySpan<float> g, Span<float> buffer, SgdParameters h)
     {
+        float unused = 0f;
         for (int i = 0; i < p.Length; i++)
-        {
-            float param = p[i];
-            float grad = g[i] + OptimizerKernels.Regularization(param, h.L1, h.L2) + h.WeightDecay * param;
-            if (h.Momentum != 0f)
-            {
-                float b = h.FirstStep != 0 ? grad : h.Momentum * buffer[i] + h.OneMinusDampening * grad;
-                buffer[i] = b;
-                grad = h.Nesterov != 0 ? grad + h.Momentum * b : b;
-            }
-
-            p[i] = param - h.Lr * grad;
-        }
+            OptimizerKernels.SgdUpdate(ref p[i], g[i], ref buffer.IsEmpty ? ref unused : ref buffer[i], h);
     }
 
     private static Vector<float> Regularization(Vector<float> w, float l1, float l2)
@@ -263,6 +225,18 @@ internal static unsafe class HostOps
         var sign = Vector.ConditionalSelect(Vector.GreaterThan(w, Vector<float>.Zero), Vector<float>.One,
             Vector.ConditionalSelect(Vector.LessThan(w, Vector<float>.Zero), -Vector<float>.One, Vector<float>.Zero));
         return new Vector<float>(l1) * sign + new Vector<float>(2f * l2) * w;
+    }
+
+    // sum_j exp(row[j] - max) with max the row maximum: the stable softmax denominator.
+    private static float SumExp(ReadOnlySpan<float> row, out float max)
+    {
+        max = row[0];
+        for (int j = 1; j < row.Length; j++)
+            max = MathF.Max(max, row[j]);
+        float total = 0f;
+        for (int j = 0; j < row.Length; j++)
+            total += MathF.Exp(row[j] - max);
+        return total;
     }
 
     private static float Log1P(float e)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace Gpu.Training;
@@ -129,6 +128,4 @@ public static class ModelFile
         metadata.TryGetValue(key, out var value)
             ? JsonSerializer.Deserialize<List<string>>(value) ?? []
             : throw new KeyNotFoundException($"'{key}' is missing");
-
-    internal static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 }
