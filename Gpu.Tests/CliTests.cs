@@ -172,6 +172,34 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void ADirectoryIsNotAFile()
+    {
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", folder), 1, "is a directory, not a file");
+    }
+
+    [SkippableFact]
+    public void UnreadableFilesAreOneLineErrors()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "file modes are a Unix notion");
+        string path = WriteCsv("secret.csv", 5, 1);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.None);
+        bool readable;
+        try
+        {
+            using (File.OpenRead(path))
+                readable = true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            readable = false;
+        }
+
+        Skip.If(readable, "this user (root?) can read a file with mode 000, so unreadability cannot be tested here");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", path), 1, "permission denied");
+    }
+
+    [Fact]
     public void MalformedCsvNamesLineAndColumn()
     {
         string path = PathOf("bad.csv");

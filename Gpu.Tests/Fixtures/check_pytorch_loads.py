@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""Checks that PyTorch loads a model saved by `gpu train --save` and computes the same predictions.
+
+Usage (by hand, never by CI): check_pytorch_loads.py MODEL.safetensors [FEATURES.csv PREDICTIONS.csv]
+Rebuilds the nn.Sequential from the file's __metadata__ architecture, loads the weights with
+load_state_dict(strict=True) (through safetensors.torch.load_file when the package is installed,
+else through the format's 20-line reader below), and, given the CSV that `gpu predict` read and
+the CSV it wrote, compares the outputs (mse models; standardisation applied from the metadata).
+"""
+import json
+import struct
+import sys
+
+import torch
+from torch import nn
+
+
+def load_file(path):
+    try:
+        from safetensors.torch import load_file as st_load
+        return st_load(path), json.loads(open(path, "rb").read(8 + struct.unpack("<Q", open(path, "rb").read(8))[0])[8:])["__metadata__"]
+    except ImportError:
+        pass
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    body = data[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        assert info["dtype"] == "F32"
+        b, e = info["data_offsets"]
+        tensors[name] = torch.frombuffer(bytearray(body[b:e]), dtype=torch.float32).reshape(info["shape"])
+    return tensors, meta
+
+
+state, meta = load_file(sys.argv[1])
+layers = []
+for spec in json.loads(meta["architecture"]):
+    layers.append(nn.Linear(spec["in_features"], spec["out_features"], bias=spec["bias"]) if spec["type"] == "Linear" else nn.ReLU())
+model = nn.Sequential(*layers)
+model.load_state_dict(state, strict=True)
+print(f"loaded {sys.argv[1]} into {model} with load_state_dict(strict=True)")
+
+if len(sys.argv) > 3:
+    features = json.loads(meta["feature_names"])
+    rows = [line.strip().split(",") for line in open(sys.argv[2])]
+    index = [rows[0].index(f) for f in features]
+    x = torch.tensor([[float(r[i]) for i in index] for r in rows[1:]])
+    if "standardize_mean" in meta:
+        x = (x - torch.tensor(json.loads(meta["standardize_mean"]))) / torch.tensor(json.loads(meta["standardize_std"]))
+    with torch.no_grad():
+        ours = torch.tensor([[float(v) for v in line.strip().split(",")] for line in list(open(sys.argv[3]))[1:]])
+        diff = (model(x) - ours).abs().max().item()
+    print(f"max |PyTorch - gpu predict| = {diff:.3g} over {len(rows) - 1} rows")
+    sys.exit(0 if diff < 1e-4 else 1)
