@@ -143,14 +143,20 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         Add(group, $"{Ours} fused", Timer.MedianSeconds(() => Ops.AdamStep(tp, tg, tm, tv, null, step++, settings), device.Synchronize), "GB/s", 28.0 * n, "C# loop");
     }
 
-    private void ReferenceStep()
+    private void ReferenceStep() => TrainStep(10, 20, 100, budgetSeconds: 0.5, minBatches: 5);
+
+    private void LargeStep() => TrainStep(1024, 1024, 1024, budgetSeconds: 2, minBatches: 3);
+
+    // One full step (ZeroGrad, forward, MSE, backward, Adam) of an MLP inputs-hidden-1, with the
+    // number of launches (or host ops) it queues.
+    private void TrainStep(int inputs, int hidden, int batch, double budgetSeconds, int minBatches)
     {
-        var train = Dataset.Synthetic(100, 10, 1, 0);
-        using var model = Sequential.Mlp(10, [20], 1).To(device, 0);
+        var train = Dataset.Synthetic(batch, inputs, 1, 0);
+        using var model = Sequential.Mlp(inputs, [hidden], 1).To(device, 0);
         using var loss = new MSELoss();
         using var optimizer = new Adam(model.Parameters());
-        using var x = device.FromArray(train.Features, 100, 10);
-        using var y = device.FromArray(train.Targets, 100, 1);
+        using var x = device.FromArray(train.Features, batch, inputs);
+        using var y = device.FromArray(train.Targets, batch, 1);
         void Step()
         {
             optimizer.ZeroGrad();
@@ -163,34 +169,13 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         long before = device.LaunchCount;
         Step();
         long launches = device.LaunchCount - before;
-        double seconds = Timer.MedianSeconds(Step, device.Synchronize);
-        double flops = model.Flops(training: true) * 100.0;
-        results.Add(new QuickResult("train step 10-20-1 b100", $"{launches} {(device.IsHost ? "ops" : "launches")}", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, budgetSeconds, minBatches);
+        double gflops = model.Flops(training: true) * (double)batch / seconds / 1e9;
+        string group = $"train step {inputs}-{hidden}-1 b{batch}";
+        string name = $"{launches} {(device.IsHost ? "ops" : "launches")}, no sync";
+        results.Add(new QuickResult(group, name, seconds * 1e6, "GFLOP/s", gflops, null));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {"train step 10-20-1 b100",-28} {$"{launches} {(device.IsHost ? "ops" : "launches")}, no sync",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per op)"));
-    }
-
-    private void LargeStep()
-    {
-        var train = Dataset.Synthetic(1024, 1024, 1, 0);
-        using var model = Sequential.Mlp(1024, [1024], 1).To(device, 0);
-        using var loss = new MSELoss();
-        using var optimizer = new Adam(model.Parameters());
-        using var x = device.FromArray(train.Features, 1024, 1024);
-        using var y = device.FromArray(train.Targets, 1024, 1);
-        void Step()
-        {
-            optimizer.ZeroGrad();
-            loss.Forward(model.Forward(x), y);
-            model.Backward(loss.Backward());
-            optimizer.Step();
-        }
-
-        double seconds = Timer.MedianSeconds(Step, device.Synchronize, budgetSeconds: 2, minBatches: 3);
-        double flops = model.Flops(training: true) * 1024.0;
-        results.Add(new QuickResult("train step 1024-1024-1 b1024", "step", seconds * 1e6, "GFLOP/s", flops / seconds / 1e9, null));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {"train step 1024-1024-1 b1024",-28} {"step",-26} {seconds * 1e6,12:F1} us {flops / seconds / 1e9,10:F3} GFLOP/s"));
+            $"  {group,-28} {name,-26} {seconds * 1e6,12:F1} us {gflops,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per op)"));
     }
 
     private static float[] Random(int n, int seed)

@@ -34,10 +34,8 @@ public class TrainingStepBenchmarks : IHasWork, IDisposable
     public (double Amount, string Unit) Work(string method)
     {
         var (inputs, hidden, batch) = Shape;
-        using var probe = Sequential.Mlp(inputs, [hidden], 1);
-        // Forward 2*in*h + 2*h; backward: dW1 (2*in*h), dW2 and dX2 (2 * 2*h); the first layer needs no dX.
-        double perSample = 2.0 * inputs * hidden * 2 + 2.0 * hidden * 3;
-        return (perSample * batch, "GFLOP/s");
+        using var model = Sequential.Mlp(inputs, [hidden], 1);
+        return ((double)model.Flops(training: true) * batch, "GFLOP/s");
     }
 
     [GlobalSetup]

@@ -53,7 +53,8 @@ internal static unsafe class HostOps
 
     public static void ColumnSums(ReadOnlySpan<float> x, Span<float> output, int rows, int columns, bool accumulate)
     {
-        var sums = new double[columns];
+        // Bias gradients are narrow: keep the accumulators off the heap on the training hot path.
+        Span<double> sums = columns <= 512 ? stackalloc double[columns] : new double[columns];
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * columns, columns);

@@ -37,6 +37,14 @@ public sealed class Sequential : Module
         }
 
         OutputFeaturesCount = width;
+
+        // The data needs no gradient, and neither does anything before the first parameter.
+        bool parametersBefore = false;
+        foreach (var module in this.modules)
+        {
+            module.ComputesInputGradient = parametersBefore;
+            parametersBefore |= module.ParameterShapes.Any();
+        }
     }
 
     /// <summary>A multi-layer perceptron: Linear, ReLU, ..., Linear (no activation after the last layer).</summary>
@@ -99,8 +107,6 @@ public sealed class Sequential : Module
             int count = modules[i].ParameterShapes.Count();
             modules[i].Bind(device, [.. parameters.Skip(next).Take(count)]);
             next += count;
-            // The data needs no gradient, and neither does anything before the first parameter.
-            modules[i].ComputesInputGradient = parameters.Take(next - count).Any();
         }
 
         var random = new Random(seed);
