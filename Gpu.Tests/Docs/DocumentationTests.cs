@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 
 namespace Gpu.Tests.Docs;
@@ -46,7 +45,9 @@ public sealed partial class DocumentationTests
         return string.Join("\n", trimmed).Trim();
     }
 
-    private static string SourcePath([CallerFilePath] string path = "") => Path.Combine(Path.GetDirectoryName(path)!, "DocumentationExamples.cs");
+    // Found from the repository root, not [CallerFilePath]: CI builds (CI=true) set
+    // ContinuousIntegrationBuild, which maps source paths to "/_/" in the compiled assembly.
+    private static string SourcePath() => Path.Combine(RepositoryRoot(), "Gpu.Tests", "Docs", "DocumentationExamples.cs");
 
     internal static string RepositoryRoot()
     {
