@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Gpu.Kernels;
 
 namespace Gpu.Runtime.Host;
@@ -9,7 +10,9 @@ namespace Gpu.Runtime.Host;
 /// kernels in Gpu.Kernels (their doc comments give the formulas and the PyTorch functions), without
 /// the 60-150 µs a launch costs on ILGPU's CPU accelerator. Sums run in a fixed order (double
 /// accumulators), so results are deterministic. The launchers in <see cref="Ops"/> validate
-/// operands before calling here, exactly as for a kernel.
+/// operands before calling here, exactly as for a kernel. The vector loops are compiled fully
+/// optimised on first call (tier-0 vector code is several times slower, which showed in a short
+/// run's first epochs).
 /// </summary>
 internal static unsafe class HostOps
 {
@@ -17,6 +20,7 @@ internal static unsafe class HostOps
 
     public static void Fill(Span<float> y, float value) => y.Fill(value);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Relu(ReadOnlySpan<float> x, Span<float> y)
     {
         int i = 0;
@@ -31,6 +35,7 @@ internal static unsafe class HostOps
             y[i] = x[i] <= 0f ? 0f : x[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int i = 0;
@@ -51,6 +56,7 @@ internal static unsafe class HostOps
             source.Slice(indices[offset + r] * width, width).CopyTo(destination.Slice(r * width, width));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ColumnSums(ReadOnlySpan<float> x, Span<float> output, int rows, int columns, bool accumulate)
     {
         // Bias gradients are narrow: keep the accumulators off the heap on the training hot path.
@@ -67,6 +73,7 @@ internal static unsafe class HostOps
     }
 
     /// <summary>Sum of squared differences, in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         var acc = Vector<double>.Zero;
@@ -88,6 +95,7 @@ internal static unsafe class HostOps
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SquaredErrorTerms(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> output)
     {
         for (int i = 0; i < x.Length; i++)
@@ -97,6 +105,7 @@ internal static unsafe class HostOps
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MseBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> grad, float scale)
     {
         var s = new Vector<float>(scale);
@@ -170,6 +179,7 @@ internal static unsafe class HostOps
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Adam(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vmax, AdamParameters h)
     {
         int i = 0;
@@ -212,6 +222,7 @@ internal static unsafe class HostOps
             OptimizerKernels.AdamUpdate(ref p[i], g[i], ref m[i], ref v[i], ref vmax.IsEmpty ? ref unused : ref vmax[i], h);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sgd(Span<float> p, ReadOnlySpan<float> g, Span<float> buffer, SgdParameters h)
     {
         float unused = 0f;
