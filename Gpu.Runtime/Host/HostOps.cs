@@ -87,10 +87,12 @@ internal static unsafe class HostOps
     public static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         var acc = Vector<double>.Zero;
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref float ys = ref MemoryMarshal.GetReference(y);
         int i = 0;
         for (; i + Width <= x.Length; i += Width)
         {
-            var d = new Vector<float>(x[i..]) - new Vector<float>(y[i..]);
+            var d = Vector.LoadUnsafe(ref xs, (nuint)i) - Vector.LoadUnsafe(ref ys, (nuint)i);
             Vector.Widen(d, out var low, out var high);
             acc += low * low + high * high;
         }
@@ -119,9 +121,12 @@ internal static unsafe class HostOps
     public static void MseBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> grad, float scale)
     {
         var s = new Vector<float>(scale);
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref float ys = ref MemoryMarshal.GetReference(y);
+        ref float gs = ref MemoryMarshal.GetReference(grad);
         int i = 0;
         for (; i + Width <= x.Length; i += Width)
-            (s * (new Vector<float>(x[i..]) - new Vector<float>(y[i..]))).CopyTo(grad[i..]);
+            (s * (Vector.LoadUnsafe(ref xs, (nuint)i) - Vector.LoadUnsafe(ref ys, (nuint)i))).StoreUnsafe(ref gs, (nuint)i);
         for (; i < x.Length; i++)
             grad[i] = scale * (x[i] - y[i]);
     }
@@ -204,26 +209,32 @@ internal static unsafe class HostOps
             var bc2 = new Vector<float>(h.BiasCorrection2Sqrt);
             var eps = new Vector<float>(h.Eps);
             var stepSize = new Vector<float>(h.StepSize);
+            ref float ps = ref MemoryMarshal.GetReference(p);
+            ref float gs = ref MemoryMarshal.GetReference(g);
+            ref float ms = ref MemoryMarshal.GetReference(m);
+            ref float vs = ref MemoryMarshal.GetReference(v);
+            ref float vmaxs = ref MemoryMarshal.GetReference(vmax);
             for (; i + Width <= p.Length; i += Width)
             {
-                var param = new Vector<float>(p[i..]);
-                var grad = new Vector<float>(g[i..]) + Regularization(param, h.L1, h.L2);
+                nuint at = (nuint)i;
+                var param = Vector.LoadUnsafe(ref ps, at);
+                var grad = Vector.LoadUnsafe(ref gs, at) + Regularization(param, h.L1, h.L2);
                 if (h.Decoupled != 0)
                     param *= shrink;
                 else
                     grad += decay * param;
-                var mi = beta1 * new Vector<float>(m[i..]) + oneMinusBeta1 * grad;
-                var vi = beta2 * new Vector<float>(v[i..]) + oneMinusBeta2 * grad * grad;
-                mi.CopyTo(m[i..]);
-                vi.CopyTo(v[i..]);
+                var mi = beta1 * Vector.LoadUnsafe(ref ms, at) + oneMinusBeta1 * grad;
+                var vi = beta2 * Vector.LoadUnsafe(ref vs, at) + oneMinusBeta2 * grad * grad;
+                mi.StoreUnsafe(ref ms, at);
+                vi.StoreUnsafe(ref vs, at);
                 if (h.Amsgrad != 0)
                 {
-                    vi = Vector.Max(new Vector<float>(vmax[i..]), vi);
-                    vi.CopyTo(vmax[i..]);
+                    vi = Vector.Max(Vector.LoadUnsafe(ref vmaxs, at), vi);
+                    vi.StoreUnsafe(ref vmaxs, at);
                 }
 
                 var denom = Vector.SquareRoot(vi) / bc2 + eps;
-                (param - stepSize * (mi / denom)).CopyTo(p[i..]);
+                (param - stepSize * (mi / denom)).StoreUnsafe(ref ps, at);
             }
         }
 
