@@ -21,9 +21,9 @@ namespace Gpu.Runtime.Host;
 /// </list>
 /// Large products split into (row block of up to 96, 256-column group) units over cores (Parallel.For).
 /// Every output is summed over k in the same order by one thread whatever the split, so results
-/// are deterministic and independent of the number of cores. The packing loops are compiled
-/// fully optimised on first call (tier-0 vector code is several times slower, which showed in a
-/// short run's first epochs).
+/// are deterministic and independent of the number of cores. Every method is compiled fully
+/// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
+/// several times slower, and a short run (the reference example) lives in that window.
 /// </summary>
 internal static unsafe class HostMatMul
 {
@@ -37,6 +37,7 @@ internal static unsafe class HostMatMul
     // A panel of packed B is two vectors wide: 16 columns with AVX2, 8 with 128-bit vectors.
     private static int PanelWidth => 2 * Vector<float>.Count;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s)
     {
         if (s.M == 0 || s.N == 0)
@@ -147,6 +148,7 @@ internal static unsafe class HostMatMul
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Unit(int unit)
         {
             int rowBlock = unit / Groups, group = unit % Groups;
@@ -233,6 +235,7 @@ internal static unsafe class HostMatMul
 
         // C[row .. row + rows, column .. column + 16) over one slice of K: the first slice writes C
         // (with the bias and, when accumulating, the old C), later slices add to it.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void MicroKernel(float* ap, float* bp, int depth, int row, int rows, int column, bool firstSlice)
         {
             Block block;
@@ -290,6 +293,7 @@ internal static unsafe class HostMatMul
             block[11] = c51;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Store(int row, int column, int columns, Vector<float> first, Vector<float> second, bool firstSlice)
         {
             int v = Vector<float>.Count;
