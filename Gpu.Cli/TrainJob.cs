@@ -67,10 +67,12 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             progress.Update(e);
         };
 
-        // Compile every kernel before the clock starts, so epoch times show the steady state.
+        // Compile every kernel before the clock starts, so epoch times show the steady state (the
+        // host path has none to compile).
         var compile = System.Diagnostics.Stopwatch.StartNew();
         device.CompileKernels();
-        context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Compiled the kernels in {compile.Elapsed.TotalSeconds:F2} s"));
+        if (device.CompiledKernels > 0)
+            context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Compiled {device.CompiledKernels} kernels in {compile.Elapsed.TotalSeconds:F2} s"));
 
         double? energyBefore = device.ReadEnergyJoules();
         TrainingHistory history;

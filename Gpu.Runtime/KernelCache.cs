@@ -29,46 +29,46 @@ internal sealed class KernelCache(Accelerator accelerator)
     private readonly Dictionary<Type, Delegate> terms = [];
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int> Fill =>
-        Counted(fill ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, int, int>(ElementwiseKernels.Fill));
+        Counted(fill ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, int, int>(ElementwiseKernels.Fill)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> Relu =>
-        Counted(relu ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Relu));
+        Counted(relu ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Relu)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ReluBackward =>
-        Counted(reluBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ReluBackward));
+        Counted(reluBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ReluBackward)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> BroadcastRows =>
-        Counted(broadcastRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BroadcastRows));
+        Counted(broadcastRows ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BroadcastRows)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int> GatherRows =>
-        Counted(gatherRows ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(ElementwiseKernels.GatherRows));
+        Counted(gatherRows ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(ElementwiseKernels.GatherRows)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int> MatMulRowBlocked =>
-        Counted(matMulRowBlocked ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>(MatMulKernels.RowBlocked));
+        Counted(matMulRowBlocked ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>(MatMulKernels.RowBlocked)));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulTiled =>
-        Counted(matMulTiled ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.Tiled));
+        Counted(matMulTiled ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.Tiled)));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FinalSum =>
-        Counted(finalSum ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.FinalSum));
+        Counted(finalSum ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.FinalSum)));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> ColumnSums =>
-        Counted(columnSums ??= accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ReductionKernels.ColumnSums));
+        Counted(columnSums ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ReductionKernels.ColumnSums)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> MseBackward =>
-        Counted(mseBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.MseBackward));
+        Counted(mseBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.MseBackward)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> BceWithLogitsBackward =>
-        Counted(bceBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.BceWithLogitsBackward));
+        Counted(bceBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.BceWithLogitsBackward)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int> CrossEntropyBackward =>
-        Counted(crossEntropyBackward ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>(LossKernels.CrossEntropyBackward));
+        Counted(crossEntropyBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>(LossKernels.CrossEntropyBackward)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int> Adam =>
-        Counted(adam ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>(OptimizerKernels.Adam));
+        Counted(adam ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>(OptimizerKernels.Adam)));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int> Sgd =>
-        Counted(sgd ??= accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>(OptimizerKernels.Sgd));
+        Counted(sgd ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>(OptimizerKernels.Sgd)));
 
     /// <summary>First reduction stage for one term type.</summary>
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int> PartialSums<TTerm>()
@@ -76,7 +76,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     {
         if (!partialSums.TryGetValue(typeof(TTerm), out var kernel))
         {
-            kernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>(ReductionKernels.PartialSums);
+            kernel = Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>(ReductionKernels.PartialSums));
             partialSums.Add(typeof(TTerm), kernel);
         }
 
@@ -90,7 +90,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     {
         if (!terms.TryGetValue(typeof(TTerm), out var kernel))
         {
-            kernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>(ReductionKernels.Terms);
+            kernel = Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>(ReductionKernels.Terms));
             terms.Add(typeof(TTerm), kernel);
         }
 
@@ -115,6 +115,15 @@ internal sealed class KernelCache(Accelerator accelerator)
         _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>(); _ = PartialSums<RegularizationTerm>();
         _ = Terms<SquaredErrorTerm>(); _ = Terms<BceWithLogitsTerm>(); _ = Terms<CrossEntropyTerm>();
         Launches = launches; // compiling is not launching
+    }
+
+    /// <summary>Kernels compiled so far on this accelerator (each at most once).</summary>
+    public int Compiled { get; private set; }
+
+    private T Loaded<T>(T kernel)
+    {
+        Compiled++;
+        return kernel;
     }
 
     private T Counted<T>(T kernel)

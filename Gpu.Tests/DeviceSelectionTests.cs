@@ -112,14 +112,38 @@ public sealed class DeviceSelectionTests
         device.Dispose(); // idempotent
     }
 
-    [Fact]
-    public void KernelsCanBeCompiledAheadOfTime()
+    [Theory]
+    [InlineData(CpuProfile.Fast)]
+    [InlineData(CpuProfile.GpuLike)]
+    public void KernelsCompiledAheadOfTimeAreNotCompiledAgain(CpuProfile profile)
     {
-        using var device = Device.CreateCpu();
+        using var device = Device.CreateCpu(profile);
+        Assert.Equal(0, device.CompiledKernels);
+        device.CompileKernels();
+        int compiled = device.CompiledKernels;
+        Assert.True(compiled >= 20, $"only {compiled} kernels compiled");
+        using var t = device.FromArray([-1f, 1f], 2);
+        Ops.Relu(t, t);
+        Assert.Equal([0f, 1f], t.ToArray());
+        Assert.Equal(compiled, device.CompiledKernels);
+    }
+
+    [Fact]
+    public void HostPathCompilesNoKernelUnlessOneIsForced()
+    {
+        using var device = Device.CreateCpu(CpuProfile.Host);
         device.CompileKernels();
         using var t = device.FromArray([-1f, 1f], 2);
         Ops.Relu(t, t);
         Assert.Equal([0f, 1f], t.ToArray());
+        Assert.Equal(0, device.CompiledKernels);
+
+        using var a = device.FromArray([1f, 2f], 1, 2);
+        using var b = device.FromArray([3f, 4f], 2, 1);
+        using var c = device.Zeros(1, 1);
+        Ops.MatMul(a, b, c, algorithm: MatMulAlgorithm.RowBlocked);
+        Assert.Equal(11f, c.Item());
+        Assert.Equal(1, device.CompiledKernels);
     }
 }
 
