@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Packs what scripts/gpu-check.sh needs on a GPU machine that has no .NET SDK (the lent H200's
+# image has none): the .NET runtime, the built test, benchmark and CLI assemblies and xunit's
+# console runner, into .device/bundle.tar.xz (~40 MB; git-ignored). Run it here, then on the GPU
+# machine, from the repository root with .device carried along:
+#   scripts/gpu-check.sh /tmp/gpu-check && tar -C /tmp -czf "$OUT/gpu-check.tar.gz" gpu-check && cp /tmp/gpu-check/summary.txt "$OUT/"
+# gpu-check.sh unpacks the bundle itself when it finds no `dotnet` on the PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runner_version=2.4.1
+dotnet build Gpu.sln -c Release -v quiet -nologo
+# xunit's console runner (netcoreapp2.0 build, runs on .NET 10 with DOTNET_ROLL_FORWARD=Major):
+# `dotnet test` needs the SDK, this needs only the runtime.
+runner="$HOME/.nuget/packages/xunit.runner.console/$runner_version/tools/netcoreapp2.0"
+if [[ ! -f "$runner/xunit.console.dll" ]]; then
+  restore=$(mktemp -d)
+  cat > "$restore/restore.csproj" <<PROJ
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup>
+  <ItemGroup><PackageDownload Include="xunit.runner.console" Version="[$runner_version]" /></ItemGroup>
+</Project>
+PROJ
+  dotnet restore "$restore/restore.csproj" -v quiet
+  rm -rf "$restore"
+fi
+
+root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+runtime=$(dotnet --list-runtimes | awk '/^Microsoft.NETCore.App /{v=$2} END{print v}')
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/dotnet/shared/Microsoft.NETCore.App"
+cp -r "$root/dotnet" "$root/host" "$stage/dotnet/"
+cp -r "$root/shared/Microsoft.NETCore.App/$runtime" "$stage/dotnet/shared/Microsoft.NETCore.App/"
+cp -r Gpu.Tests/bin/Release/net10.0 "$stage/tests"   # holds the CLI (gpu.dll) too
+cp -r Gpu.Bench/bin/Release/net10.0 "$stage/bench"
+cp -r "$runner" "$stage/xunit"
+# Only the archive travels (64 MiB limit for everything carried); an unpacked copy would not fit.
+rm -rf .device/run
+mkdir -p .device
+tar -C "$stage" -cf - . | xz -T0 -6 > .device/bundle.tar.xz
+echo "wrote .device/bundle.tar.xz ($(du -h .device/bundle.tar.xz | cut -f1), .NET $runtime)"
