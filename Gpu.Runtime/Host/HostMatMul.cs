@@ -12,8 +12,9 @@ namespace Gpu.Runtime.Host;
 /// <item>op(B) is packed once per call into panels of 16 columns (two vectors, zero-padded past N),
 /// k-major inside slices of 256 rows of K, so the micro-kernel reads B contiguously whatever the
 /// form (NN or NT) and whatever N's stride (a 4 KiB stride at N = 1024 would alias in L1).</item>
-/// <item>op(A) is packed per block of 96 rows and slice of K into bands of 6 rows, k-major, so the
-/// TN form's strided A becomes contiguous too.</item>
+/// <item>In the TN form op(A) is packed per block of 96 rows and slice of K into bands of 6 rows,
+/// k-major, so its strided A becomes contiguous; in NN and NT A's rows are contiguous in k already
+/// and six of them are streamed in place (packing them cost as much as a 64-cube product).</item>
 /// <item>The micro-kernel keeps a 6 x 16 block of C in 12 vector registers: per k, two loads of B
 /// and six broadcasts of A feed twelve FMAs. Twelve independent accumulators cover the FMA
 /// latency of current x64 cores (two units x 4-5 cycles); the previous 4 x 16 block had eight
@@ -87,6 +88,25 @@ internal static unsafe class HostMatMul
     private struct Block
     {
         private Vector<float> element;
+
+        public static void Write(
+            Block* target, Vector<float> c00, Vector<float> c01, Vector<float> c10, Vector<float> c11, Vector<float> c20, Vector<float> c21,
+            Vector<float> c30, Vector<float> c31, Vector<float> c40, Vector<float> c41, Vector<float> c50, Vector<float> c51)
+        {
+            ref Block block = ref *target;
+            block[0] = c00;
+            block[1] = c01;
+            block[2] = c10;
+            block[3] = c11;
+            block[4] = c20;
+            block[5] = c21;
+            block[6] = c30;
+            block[7] = c31;
+            block[8] = c40;
+            block[9] = c41;
+            block[10] = c50;
+            block[11] = c51;
+        }
     }
 
     private readonly struct Job(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlockSize)
@@ -141,9 +161,20 @@ internal static unsafe class HostMatMul
                         continue;
                     }
 
-                    float* source = b + (long)j * s.BColStride + (long)k0 * s.BRowStride;
-                    for (int kk = 0; kk < depth; kk++)
-                        column[kk * width] = source[(long)kk * s.BRowStride];
+                    // Strides in locals: stores through float* could alias `s` for the JIT, which
+                    // would otherwise reload them every element.
+                    long rowStride = s.BRowStride;
+                    float* source = b + (long)j * s.BColStride + k0 * rowStride;
+                    if (rowStride == 1)
+                    {
+                        for (int kk = 0; kk < depth; kk++)
+                            column[kk * width] = source[kk];
+                    }
+                    else
+                    {
+                        for (int kk = 0; kk < depth; kk++)
+                            column[kk * width] = source[kk * rowStride];
+                    }
                 }
             }
         }
@@ -158,25 +189,36 @@ internal static unsafe class HostMatMul
             int firstPanel = group * GroupPanels;
             int endPanel = Math.Min(firstPanel + GroupPanels, panels);
             int k = s.K;
-            float[] packedA = ArrayPool<float>.Shared.Rent(bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1));
+            // Only the TN form packs A: its rows are strided by M (a 4 KiB stride at M = 1024 would
+            // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
+            // streams six rows directly, which saves the copy that dominates small products.
+            bool packA = s.AColStride != 1;
+            float[] packedA = ArrayPool<float>.Shared.Rent(packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) : 1);
             try
             {
                 fixed (float* ap = packedA)
                 {
-                    // Slices of K outside: the 96 x 256 block of packed A (96 KiB) stays in L2 across
-                    // the panels, and one 256 x 16 panel of B (16 KiB) in L1 across the 16 bands.
+                    // Slices of K outside: the 96 x 256 block of A (96 KiB) stays in L2 across the
+                    // panels, and one 256 x 16 panel of B (16 KiB) in L1 across the 16 bands.
                     // K = 0 still takes one empty slice, which writes the bias (and old C).
                     for (int k0 = 0; k0 < Math.Max(k, 1); k0 += DepthBlock)
                     {
                         int depth = Math.Min(DepthBlock, k - k0);
-                        PackA(ap, firstRow, rows, k0, depth);
+                        if (packA)
+                            PackA(ap, firstRow, rows, k0, depth);
                         for (int panel = firstPanel; panel < endPanel; panel++)
                         {
                             float* bPanel = PanelStart(k0, depth, panel);
                             for (int band = 0; band < bands; band++)
                             {
                                 int row = firstRow + band * BandRows;
-                                MicroKernel(ap + (long)band * BandRows * depth, bPanel, depth, row, Math.Min(BandRows, s.M - row), panel * PanelWidth, k0 == 0);
+                                int bandRows = Math.Min(BandRows, s.M - row);
+                                Block block;
+                                if (packA)
+                                    AccumulatePacked(ap + (long)band * BandRows * depth, bPanel, depth, &block);
+                                else
+                                    AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
+                                StoreBlock(ref block, row, bandRows, panel * PanelWidth, k0 == 0);
                             }
                         }
                     }
@@ -200,8 +242,9 @@ internal static unsafe class HostMatMul
                 if (s.ARowStride == 1 && (band + 1) * BandRows <= rows)
                 {
                     // TN (A stored (K, M)): the band's six values at each k are contiguous.
-                    float* source = a + (long)k0 * s.AColStride + firstRow + band * BandRows;
-                    for (int kk = 0; kk < depth; kk++, source += s.AColStride)
+                    long columnStride = s.AColStride;
+                    float* source = a + k0 * columnStride + firstRow + band * BandRows;
+                    for (int kk = 0; kk < depth; kk++, source += columnStride)
                         for (int i = 0; i < BandRows; i++)
                             bandTarget[kk * BandRows + i] = source[i];
                     continue;
@@ -236,20 +279,43 @@ internal static unsafe class HostMatMul
         // C[row .. row + rows, column .. column + 16) over one slice of K: the first slice writes C
         // (with the bias and, when accumulating, the old C), later slices add to it.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void MicroKernel(float* ap, float* bp, int depth, int row, int rows, int column, bool firstSlice)
+        private void StoreBlock(ref Block block, int row, int rows, int column, bool firstSlice)
         {
-            Block block;
-            Accumulate(ap, bp, depth, &block);
+            int v = Vector<float>.Count;
             int columns = Math.Min(PanelWidth, s.N - column);
-            for (int r = 0; r < rows; r++)
-                Store(row + r, column, columns, block[2 * r], block[2 * r + 1], firstSlice);
+            bool addOld = !firstSlice || s.Accumulate != 0;
+            bool addBias = firstSlice && s.HasBias != 0;
+            if (columns < 2 * v)
+            {
+                for (int r = 0; r < rows; r++)
+                    StorePartial(row + r, column, columns, block[2 * r], block[2 * r + 1], addBias, addOld);
+                return;
+            }
+
+            // Whole panels, the common case: the bias is loaded once for the six rows.
+            var bias0 = addBias ? *(Vector<float>*)(bias + column) : Vector<float>.Zero;
+            var bias1 = addBias ? *(Vector<float>*)(bias + column + v) : Vector<float>.Zero;
+            float* target = c + (long)row * s.N + column;
+            for (int r = 0; r < rows; r++, target += s.N)
+            {
+                var first = block[2 * r] + bias0;
+                var second = block[2 * r + 1] + bias1;
+                if (addOld)
+                {
+                    first += *(Vector<float>*)target;
+                    second += *(Vector<float>*)(target + v);
+                }
+
+                *(Vector<float>*)target = first;
+                *(Vector<float>*)(target + v) = second;
+            }
         }
 
-        // The loop alone, compiled fully optimised on first call and never inlined: with the store
+        // The loops alone, compiled fully optimised on first call and never inlined: with the store
         // code in the same method the JIT (without tier-1's profile) spilled the twelve accumulators
         // to the stack every iteration, at a third of the speed.
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void Accumulate(float* ap, float* bp, int depth, Block* result)
+        private static void AccumulatePacked(float* ap, float* bp, int depth, Block* result)
         {
             int v = Vector<float>.Count;
             Vector<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -278,48 +344,54 @@ internal static unsafe class HostMatMul
                 c51 = Vector.FusedMultiplyAdd(x, b1, c51);
             }
 
-            ref Block block = ref *result;
-            block[0] = c00;
-            block[1] = c01;
-            block[2] = c10;
-            block[3] = c11;
-            block[4] = c20;
-            block[5] = c21;
-            block[6] = c30;
-            block[7] = c31;
-            block[8] = c40;
-            block[9] = c41;
-            block[10] = c50;
-            block[11] = c51;
+            Block.Write(result, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Store(int row, int column, int columns, Vector<float> first, Vector<float> second, bool firstSlice)
+        // The same over six rows of A read in place (NN, NT): rows past the band's last valid one
+        // repeat it; their results are not stored.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private static void AccumulateRows(float* a0, int rowStride, int rows, float* bp, int depth, Block* result)
+        {
+            int v = Vector<float>.Count;
+            float* a1 = a0 + (rows > 1 ? rowStride : 0);
+            float* a2 = a1 + (rows > 2 ? rowStride : 0);
+            float* a3 = a2 + (rows > 3 ? rowStride : 0);
+            float* a4 = a3 + (rows > 4 ? rowStride : 0);
+            float* a5 = a4 + (rows > 5 ? rowStride : 0);
+            Vector<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int kk = 0; kk < depth; kk++, bp += 2 * v)
+            {
+                var b0 = *(Vector<float>*)bp;
+                var b1 = *(Vector<float>*)(bp + v);
+                var x = new Vector<float>(a0[kk]);
+                c00 = Vector.FusedMultiplyAdd(x, b0, c00);
+                c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+                x = new Vector<float>(a1[kk]);
+                c10 = Vector.FusedMultiplyAdd(x, b0, c10);
+                c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+                x = new Vector<float>(a2[kk]);
+                c20 = Vector.FusedMultiplyAdd(x, b0, c20);
+                c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+                x = new Vector<float>(a3[kk]);
+                c30 = Vector.FusedMultiplyAdd(x, b0, c30);
+                c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+                x = new Vector<float>(a4[kk]);
+                c40 = Vector.FusedMultiplyAdd(x, b0, c40);
+                c41 = Vector.FusedMultiplyAdd(x, b1, c41);
+                x = new Vector<float>(a5[kk]);
+                c50 = Vector.FusedMultiplyAdd(x, b0, c50);
+                c51 = Vector.FusedMultiplyAdd(x, b1, c51);
+            }
+
+            Block.Write(result, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+        }
+
+        // The last, partial panel: the same sums, one element at a time.
+        private void StorePartial(int row, int column, int columns, Vector<float> first, Vector<float> second, bool addBias, bool addOld)
         {
             int v = Vector<float>.Count;
             float* target = c + (long)row * s.N + column;
-            bool addOld = !firstSlice || s.Accumulate != 0;
-            bool addBias = firstSlice && s.HasBias != 0;
-            if (columns == 2 * v)
-            {
-                if (addBias)
-                {
-                    first += *(Vector<float>*)(bias + column);
-                    second += *(Vector<float>*)(bias + column + v);
-                }
-
-                if (addOld)
-                {
-                    first += *(Vector<float>*)target;
-                    second += *(Vector<float>*)(target + v);
-                }
-
-                *(Vector<float>*)target = first;
-                *(Vector<float>*)(target + v) = second;
-                return;
-            }
-
-            // The last, partial panel: the same sums, one element at a time.
             for (int jj = 0; jj < columns; jj++)
             {
                 float sum = jj < v ? first[jj] : second[jj - v];
