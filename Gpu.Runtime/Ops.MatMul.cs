@@ -64,17 +64,17 @@ public static partial class Ops
         int k = transposeA ? a.Shape[0] : a.Shape[1];
         int kb = transposeB ? b.Shape[1] : b.Shape[0];
         int n = transposeB ? b.Shape[0] : b.Shape[1];
-        string lhs = $"{lhsRole} {a.Shape}{(transposeA ? "^T" : "")}";
-        string rhs = $"{rhsRole} {b.Shape}{(transposeB ? "^T" : "")}";
+        // Built only for an error message: this runs on every launch.
+        string Operands() => $"{lhsRole} {a.Shape}{(transposeA ? "^T" : "")} and {rhsRole} {b.Shape}{(transposeB ? "^T" : "")}";
         if (k != kb)
-            throw new ShapeMismatchException($"{op}: {lhs} and {rhs}: {k} != {kb}");
+            throw new ShapeMismatchException($"{op}: {Operands()}: {k} != {kb}");
         if (c.Shape[0] != m || c.Shape[1] != n)
-            throw new ShapeMismatchException($"{op}: {lhs} and {rhs} give ({m}, {n}) but output is {c.Shape}");
+            throw new ShapeMismatchException($"{op}: {Operands()} give ({m}, {n}) but output is {c.Shape}");
         if (bias is not null)
         {
             Check.Usable(op, bias, "bias", d);
             if (bias.Length != n || bias.Rank > 1 && bias.Shape[0] != 1)
-                throw new ShapeMismatchException($"{op}: bias {bias.Shape} does not match the {n} output columns of {lhs} and {rhs}");
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} does not match the {n} output columns of {Operands()}");
             Check.NoOverlap(op, c, "output", bias, "bias");
         }
 

@@ -81,8 +81,9 @@ public sealed class Trainer
                 Tensor xb, yb;
                 if (gather)
                 {
-                    xb = xBatch!.Rows(0, rows);
-                    yb = yBatch!.Rows(0, rows);
+                    // Full batches use the buffers themselves (no view object per step).
+                    xb = rows == batch ? xBatch! : xBatch!.Rows(0, rows);
+                    yb = rows == batch ? yBatch! : yBatch!.Rows(0, rows);
                     Ops.GatherRows(x, order!, start, xb);
                     Ops.GatherRows(y, order!, start, yb);
                 }

@@ -62,7 +62,8 @@ public abstract class Loss(Reduction reduction) : IDisposable
     public Tensor Backward()
     {
         var input = lastInput ?? throw new InvalidOperationException($"{GetType().Name}: Backward called before Forward.");
-        var grad = gradient.Rows(input.Device, input.Shape.Rows, input.Shape.Columns).Reshape(input.Shape.ToArray());
+        var rows = gradient.Rows(input.Device, input.Shape.Rows, input.Shape.Columns);
+        var grad = rows.Shape.Equals(input.Shape) ? rows : rows.Reshape(input.Shape.ToArray());
         LaunchBackward(input, lastTarget!, grad);
         return grad;
     }

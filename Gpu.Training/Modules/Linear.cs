@@ -61,7 +61,7 @@ public sealed class Linear : Module
     {
         var device = RequireDevice();
         var x = input ?? throw new InvalidOperationException($"{this}: Backward called before Forward.");
-        if (!gradOutput.Shape.Equals(new TensorShape(x.Shape[0], OutFeatures)))
+        if (gradOutput.Rank != 2 || gradOutput.Shape[0] != x.Shape[0] || gradOutput.Shape[1] != OutFeatures)
             throw new ShapeMismatchException($"{this}: gradOutput {gradOutput.Shape} does not match the last output ({x.Shape[0]}, {OutFeatures}).");
         Ops.MatMul(gradOutput, x, Weight.Grad, transposeA: true, accumulate: true);
         if (bias is not null)
