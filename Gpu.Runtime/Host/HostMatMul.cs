@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Gpu.Kernels;
 
 namespace Gpu.Runtime.Host;
@@ -148,15 +149,29 @@ internal static unsafe class HostMatMul
                     continue;
                 }
 
-                // NT (B stored (N, K): columns of the panel are contiguous rows of storage) and the
-                // last, partial panel of either form, zero-padded so the micro-kernel needs no mask.
+                // NT (B stored (N, K): columns of the panel are contiguous rows of storage) with AVX:
+                // 8 x 8 blocks transposed in registers; a scalar loop finishes depth % 8.
+                int done = 0;
+                if (full && s.BRowStride == 1 && width == 16 && Avx.IsSupported)
+                {
+                    long stride = s.BColStride;
+                    float* rows = b + (long)j0 * stride + k0;
+                    for (; done + 8 <= depth; done += 8)
+                    {
+                        Transpose8x8(rows + done, stride, target + done * width, width);
+                        Transpose8x8(rows + 8 * stride + done, stride, target + done * width + 8, width);
+                    }
+                }
+
+                // The rest of NT and the last, partial panel of either form, zero-padded so the
+                // micro-kernel needs no mask.
                 for (int jj = 0; jj < width; jj++)
                 {
                     int j = j0 + jj;
                     float* column = target + jj;
                     if (j >= n)
                     {
-                        for (int kk = 0; kk < depth; kk++)
+                        for (int kk = done; kk < depth; kk++)
                             column[kk * width] = 0f;
                         continue;
                     }
@@ -167,12 +182,12 @@ internal static unsafe class HostMatMul
                     float* source = b + (long)j * s.BColStride + k0 * rowStride;
                     if (rowStride == 1)
                     {
-                        for (int kk = 0; kk < depth; kk++)
+                        for (int kk = done; kk < depth; kk++)
                             column[kk * width] = source[kk];
                     }
                     else
                     {
-                        for (int kk = 0; kk < depth; kk++)
+                        for (int kk = done; kk < depth; kk++)
                             column[kk * width] = source[kk * rowStride];
                     }
                 }
@@ -228,6 +243,44 @@ internal static unsafe class HostMatMul
             {
                 ArrayPool<float>.Shared.Return(packedA);
             }
+        }
+
+        // target[c * targetStride + r] = source[r * sourceStride + c] for an 8 x 8 block: the usual
+        // unpack / shuffle / lane-permute sequence.
+        private static void Transpose8x8(float* source, long sourceStride, float* target, long targetStride)
+        {
+            var r0 = Avx.LoadVector256(source);
+            var r1 = Avx.LoadVector256(source + sourceStride);
+            var r2 = Avx.LoadVector256(source + 2 * sourceStride);
+            var r3 = Avx.LoadVector256(source + 3 * sourceStride);
+            var r4 = Avx.LoadVector256(source + 4 * sourceStride);
+            var r5 = Avx.LoadVector256(source + 5 * sourceStride);
+            var r6 = Avx.LoadVector256(source + 6 * sourceStride);
+            var r7 = Avx.LoadVector256(source + 7 * sourceStride);
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var s0 = Avx.Shuffle(t0, t2, 0x44);
+            var s1 = Avx.Shuffle(t0, t2, 0xEE);
+            var s2 = Avx.Shuffle(t1, t3, 0x44);
+            var s3 = Avx.Shuffle(t1, t3, 0xEE);
+            var s4 = Avx.Shuffle(t4, t6, 0x44);
+            var s5 = Avx.Shuffle(t4, t6, 0xEE);
+            var s6 = Avx.Shuffle(t5, t7, 0x44);
+            var s7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(target, Avx.Permute2x128(s0, s4, 0x20));
+            Avx.Store(target + targetStride, Avx.Permute2x128(s1, s5, 0x20));
+            Avx.Store(target + 2 * targetStride, Avx.Permute2x128(s2, s6, 0x20));
+            Avx.Store(target + 3 * targetStride, Avx.Permute2x128(s3, s7, 0x20));
+            Avx.Store(target + 4 * targetStride, Avx.Permute2x128(s0, s4, 0x31));
+            Avx.Store(target + 5 * targetStride, Avx.Permute2x128(s1, s5, 0x31));
+            Avx.Store(target + 6 * targetStride, Avx.Permute2x128(s2, s6, 0x31));
+            Avx.Store(target + 7 * targetStride, Avx.Permute2x128(s3, s7, 0x31));
         }
 
         // Band r of the block holds A[row + i, k0 + kk] at (r * depth + kk) * 6 + i. Rows past M
