@@ -23,7 +23,7 @@ namespace Gpu.Runtime.Host;
 /// </list>
 /// Large products split into (row block of up to 96, 256-column group) units over cores (Parallel.For).
 /// Every output is summed over k in the same order by one thread whatever the split, so results
-/// are deterministic and independent of the number of cores. Every method is compiled fully
+/// are deterministic and independent of the number of cores. The hot methods are compiled fully
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
 /// several times slower, and a short run (the reference example) lives in that window.
 /// </summary>
@@ -207,7 +207,7 @@ internal static unsafe class HostMatMul
             // Only the TN form packs A: its rows are strided by M (a 4 KiB stride at M = 1024 would
             // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
             // streams six rows directly, which saves the copy that dominates small products.
-            bool packA = s.AColStride != 1;
+            bool packA = s.AColStride != 1; // exactly the TN form (with M > 1)
             float[] packedA = ArrayPool<float>.Shared.Rent(packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) : 1);
             try
             {
@@ -283,47 +283,30 @@ internal static unsafe class HostMatMul
             Avx.Store(target + 7 * targetStride, Avx.Permute2x128(s3, s7, 0x31));
         }
 
-        // Band r of the block holds A[row + i, k0 + kk] at (r * depth + kk) * 6 + i. Rows past M
-        // are zero; their results are computed but not stored.
+        // TN only (A stored (K, M), so ARowStride = 1): band r of the block holds A[row + i, k0 + kk]
+        // at (r * depth + kk) * 6 + i, and the six values at each k are contiguous in A as well.
+        // Rows past M are zero; their results are computed but not stored.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackA(float* target, int firstRow, int rows, int k0, int depth)
         {
+            long columnStride = s.AColStride;
             int bands = (rows + BandRows - 1) / BandRows;
             for (int band = 0; band < bands; band++)
             {
+                int valid = Math.Min(BandRows, rows - band * BandRows);
                 float* bandTarget = target + (long)band * BandRows * depth;
-                if (s.ARowStride == 1 && (band + 1) * BandRows <= rows)
+                float* source = a + k0 * columnStride + firstRow + band * BandRows;
+                for (int kk = 0; kk < depth; kk++, source += columnStride, bandTarget += BandRows)
                 {
-                    // TN (A stored (K, M)): the band's six values at each k are contiguous.
-                    long columnStride = s.AColStride;
-                    float* source = a + k0 * columnStride + firstRow + band * BandRows;
-                    for (int kk = 0; kk < depth; kk++, source += columnStride)
+                    if (valid == BandRows)
+                    {
                         for (int i = 0; i < BandRows; i++)
-                            bandTarget[kk * BandRows + i] = source[i];
-                    continue;
-                }
-
-                for (int i = 0; i < BandRows; i++)
-                {
-                    int r = band * BandRows + i;
-                    float* slot = bandTarget + i;
-                    if (r >= rows)
-                    {
-                        for (int kk = 0; kk < depth; kk++)
-                            slot[kk * BandRows] = 0f;
-                        continue;
-                    }
-
-                    float* source = a + (long)(firstRow + r) * s.ARowStride + (long)k0 * s.AColStride;
-                    if (s.AColStride == 1)
-                    {
-                        for (int kk = 0; kk < depth; kk++)
-                            slot[kk * BandRows] = source[kk];
+                            bandTarget[i] = source[i];
                     }
                     else
                     {
-                        for (int kk = 0; kk < depth; kk++)
-                            slot[kk * BandRows] = source[(long)kk * s.AColStride];
+                        for (int i = 0; i < BandRows; i++)
+                            bandTarget[i] = i < valid ? source[i] : 0f;
                     }
                 }
             }
