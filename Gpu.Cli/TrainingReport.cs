@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Gpu.Training;
 
 namespace Gpu.Cli;
 
@@ -33,30 +34,3 @@ internal sealed record ReportDevice(string Kind, string Name);
 internal sealed record ReportModel(IReadOnlyList<int> Layers, long Parameters);
 
 internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double Seconds);
-
-/// <summary>Writes text files so that a crash never leaves a half-written file over an old one.</summary>
-internal static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-            using (var writer = new StreamWriter(stream))
-            {
-                writer.Write(text);
-                writer.Flush();
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
-    }
-}

@@ -22,6 +22,12 @@ public struct MatMulShape
     /// <summary>1: <c>C += op(A) op(B)</c> (gradient accumulation). 0: C is overwritten and never read.</summary>
     public int Accumulate;
 
+    /// <summary>1 when A is stored (K, M) (the TN form); kept for libraries that take a transpose flag (cuBLAS).</summary>
+    public int TransposeA;
+
+    /// <summary>1 when B is stored (N, K) (the NT form).</summary>
+    public int TransposeB;
+
     public static MatMulShape Create(int m, int n, int k, bool transposeA, bool transposeB, bool hasBias, bool accumulate) => new()
     {
         M = m,
@@ -35,5 +41,7 @@ public struct MatMulShape
         BColStride = transposeB ? k : 1,
         HasBias = hasBias ? 1 : 0,
         Accumulate = accumulate ? 1 : 0,
+        TransposeA = transposeA ? 1 : 0,
+        TransposeB = transposeB ? 1 : 0,
     };
 }

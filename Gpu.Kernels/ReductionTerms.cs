@@ -92,3 +92,30 @@ public struct RegularizationTerm : IReductionTerm
         return L1 * XMath.Abs(w) + L2 * w * w;
     }
 }
+
+/// <summary>
+/// 1 when row i of the logits a (width classes) has its largest value (the first one, on ties) at the
+/// class index b[i], else 0: summed, the number of correct predictions of a classifier. With one
+/// column (binary logits) the prediction is <c>a[i] &gt; 0</c> and the target b[i] counts as 1 from 0.5.
+/// </summary>
+public struct CorrectTerm : IReductionTerm
+{
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    {
+        if (width == 1)
+            return (a[i] > 0f) == (b[i] >= 0.5f) ? 1f : 0f;
+        int start = i * width;
+        int best = 0;
+        float max = a[start];
+        for (int j = 1; j < width; j++)
+        {
+            if (a[start + j] > max)
+            {
+                max = a[start + j];
+                best = j;
+            }
+        }
+
+        return best == (int)b[i] ? 1f : 0f;
+    }
+}

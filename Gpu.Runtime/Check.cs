@@ -54,6 +54,13 @@ internal static class Check
             throw new ArgumentException($"{op}: {outputRole} {output.Describe()} overlaps {inputRole} {input.Describe()} in memory; use a separate output tensor.", outputRole);
     }
 
+    /// <summary>Accepts an output that is exactly the input (in place) or shares no memory with it.</summary>
+    public static void InPlaceOrDisjoint(string op, Tensor output, string outputRole, Tensor input, string inputRole)
+    {
+        if (!(output.RootOffset == input.RootOffset && ReferenceEquals(output.Root, input.Root) && output.Length == input.Length))
+            NoOverlap(op, output, outputRole, input, inputRole);
+    }
+
     /// <summary>Finite and at least <paramref name="min"/> (and below <paramref name="maxExclusive"/> when given).</summary>
     public static void Hyper(string op, string name, double value, double min, double maxExclusive = double.PositiveInfinity)
     {

@@ -1,3 +1,4 @@
+using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -31,7 +32,7 @@ internal sealed class CuBlasMatMul : IDisposable
             using var c = accelerator.Allocate1D<float>(1);
             a.View.CopyFromCPU(new[] { 2f });
             b.View.CopyFromCPU(new[] { 3f });
-            result.Gemm(a.View, b.View, c.View, 1, 1, 1, false, false, 0f);
+            result.Gemm(a.View, b.View, c.View, MatMulShape.Create(1, 1, 1, false, false, false, false), 0f);
             accelerator.Synchronize();
             var host = new float[1];
             c.View.CopyToCPU(host);
@@ -49,14 +50,29 @@ internal sealed class CuBlasMatMul : IDisposable
         }
     }
 
-    /// <summary>C (m, n) = op(A) op(B) + beta C, all row-major; lda/ldb are the stored row lengths.</summary>
-    public void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transposeA, bool transposeB, float beta)
+    /// <summary>The arguments of the swapped column-major call for a row-major product.</summary>
+    internal readonly record struct GemmArguments(
+        CuBlasOperation OpFirst, CuBlasOperation OpSecond, int M, int N, int K, int LdFirst, int LdSecond, int LdC);
+
+    /// <summary>
+    /// cublasSgemm's arguments for <c>C (m, n) = op(A) op(B)</c> row-major: A and B swapped, m and n
+    /// swapped. Leading dimensions are the stored row lengths, at least 1 as cuBLAS requires even
+    /// when K = 0 (then C = beta C: the bias, or the old C).
+    /// </summary>
+    internal static GemmArguments Arguments(MatMulShape s)
     {
-        var opA = transposeA ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
-        var opB = transposeB ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
-        int lda = transposeA ? m : k;
-        int ldb = transposeB ? k : n;
-        blas.Gemm(opB, opA, n, m, k, 1f, b, ldb, a, lda, beta, c, n);
+        var opA = s.TransposeA != 0 ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
+        var opB = s.TransposeB != 0 ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
+        int lda = Math.Max(1, s.TransposeA != 0 ? s.M : s.K);
+        int ldb = Math.Max(1, s.TransposeB != 0 ? s.K : s.N);
+        return new GemmArguments(opB, opA, s.N, s.M, s.K, ldb, lda, Math.Max(1, s.N));
+    }
+
+    /// <summary>C = op(A) op(B) + beta C, all row-major, shaped by <paramref name="s"/>.</summary>
+    public void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s, float beta)
+    {
+        var g = Arguments(s);
+        blas.Gemm(g.OpFirst, g.OpSecond, g.M, g.N, g.K, 1f, b, g.LdFirst, a, g.LdSecond, beta, c, g.LdC);
     }
 
     public void Dispose() => blas.Dispose();

@@ -3,13 +3,14 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using Gpu.Runtime.Backends;
 
 namespace Gpu.Runtime;
 
 /// <summary>
-/// One accelerator and everything bound to it: the ILGPU context, the compiled-kernel cache, the
-/// launch geometry and a small reduction scratch buffer. Owns them all and frees them on
-/// <see cref="Dispose"/> (in reverse order of creation). Not thread-safe: drive a device from one
+/// One accelerator and everything bound to it: the ILGPU context and the backend that runs its ops
+/// (host code, or ILGPU kernels with their cache, launch sizes and scratch memory), chosen once
+/// here. Owns them all and frees them on <see cref="Dispose"/> (in reverse order of creation). Not thread-safe: drive a device from one
 /// thread. All launches go to one stream in order; <see cref="Synchronize"/> waits for them.
 /// </summary>
 public sealed class Device : IDisposable
@@ -18,9 +19,8 @@ public sealed class Device : IDisposable
     public const string EnvironmentVariable = "GPU_DEVICE";
 
     private readonly Context context;
-    private readonly Tensor reductionScratch;
-    private CuBlasMatMul? cuBlas;
-    private bool cuBlasTried;
+    private readonly Backend backend;
+    private long launches;
     private bool disposed;
 
     private Device(Context context, Accelerator accelerator, DeviceInfo info, CpuProfile? cpuProfile, string? selectionNote)
@@ -30,9 +30,7 @@ public sealed class Device : IDisposable
         Info = info;
         CpuProfile = cpuProfile;
         SelectionNote = selectionNote;
-        Geometry = new LaunchGeometry(accelerator);
-        Kernels = new KernelCache(accelerator);
-        reductionScratch = Zeros(Geometry.MaxReductionGroups);
+        backend = cpuProfile == Runtime.CpuProfile.Host ? new HostBackend(this) : new KernelBackend(this);
     }
 
     /// <summary>What the device is (kind, name, memory, warp size, multiprocessors).</summary>
@@ -55,33 +53,34 @@ public sealed class Device : IDisposable
     public bool IsDisposed => disposed;
 
     /// <summary>
-    /// Kernel launches (including memsets and cuBLAS calls) queued on this device so far: a cheap
-    /// counter for benchmarks and for checking that a training step launches what it should.
+    /// Ops dispatched to this device so far: on a GPU each is one kernel launch, memset or cuBLAS
+    /// call (a reduction is two launches, a product with a bias on cuBLAS two: they count once), on
+    /// the host path one host call. A cheap counter for benchmarks and for checking that a training
+    /// step runs the ops it should.
     /// </summary>
-    public long LaunchCount => Kernels.Launches;
-
-    internal void CountLaunch() => Kernels.Launches++;
+    public long LaunchCount => launches;
 
     /// <summary>True when ops run as host code (<see cref="CpuProfile.Host"/>) instead of kernel launches.</summary>
     public bool IsHost => CpuProfile == Runtime.CpuProfile.Host;
 
+    /// <summary>What runs the ops here, for reports: "host SIMD", "ILGPU kernels", and on CUDA whether cuBLAS is used.</summary>
+    public string BackendDescription => backend.Description;
+
     /// <summary>
-    /// Called by a launcher before it runs an op on the host: waits for any kernel still queued on
-    /// the stream (a caller may mix forced kernels with host ops) and counts the op.
+    /// The backend that runs this device's ops, counting the op: every launcher in <see cref="Ops"/>
+    /// calls this exactly once, after validating its operands.
     /// </summary>
-    internal void BeginHostOp()
+    internal Backend Dispatch()
     {
-        Stream.Synchronize();
-        Kernels.Launches++;
+        ThrowIfDisposed();
+        launches++;
+        return backend;
     }
 
+    /// <summary>The kernel backend, for what only kernels have (cuBLAS, launch sizes); null on the host path.</summary>
+    internal KernelBackend? Kernels => backend as KernelBackend;
+
     internal AcceleratorStream Stream => Accelerator.DefaultStream;
-
-    internal KernelCache Kernels { get; }
-
-    internal LaunchGeometry Geometry { get; }
-
-    internal Tensor ReductionScratch => reductionScratch;
 
     /// <summary>
     /// Opens a device. <paramref name="request"/> is auto, cpu, cuda or opencl (case-insensitive);
@@ -161,12 +160,11 @@ public sealed class Device : IDisposable
     public void CompileKernels()
     {
         ThrowIfDisposed();
-        if (!IsHost)
-            Kernels.CompileAll(Geometry.SupportsTiledMatMul);
+        backend.CompileAll();
     }
 
     /// <summary>How many kernels have been compiled on this device so far.</summary>
-    public int CompiledKernels => Kernels.Compiled;
+    public int CompiledKernels => backend.CompiledKernels;
 
     /// <summary>A new zero-filled tensor that owns its memory.</summary>
     public Tensor Zeros(params int[] shape) => Zeros(new TensorShape(shape), null);
@@ -189,6 +187,14 @@ public sealed class Device : IDisposable
         var tensor = Zeros(tensorShape, null);
         tensor.CopyFrom(data);
         return tensor;
+    }
+
+    /// <summary>New zero-filled device indices (written by ops such as max pooling).</summary>
+    public IndexBuffer AllocateIndices(int length)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        return new IndexBuffer(this, length);
     }
 
     /// <summary>New device indices holding a copy of <paramref name="data"/>.</summary>
@@ -216,36 +222,16 @@ public sealed class Device : IDisposable
         return SelectionNote is null ? text : $"{text} [{SelectionNote}]";
     }
 
-    /// <summary>Frees the scratch buffer, cuBLAS, the accelerator and the context, in that order.</summary>
+    /// <summary>Frees the backend (scratch memory, cuBLAS), the accelerator and the context, in that order.</summary>
     public void Dispose()
     {
         if (disposed)
             return;
-        reductionScratch.Dispose();
-        cuBlas?.Dispose();
+        backend.Dispose();
         Accelerator.Dispose();
         context.Dispose();
         disposed = true;
     }
-
-    /// <summary>cuBLAS for this device, or null when it is not CUDA or the library does not load.</summary>
-    internal CuBlasMatMul? CuBlas
-    {
-        get
-        {
-            if (!cuBlasTried)
-            {
-                cuBlasTried = true;
-                if (Accelerator is CudaAccelerator cuda)
-                    cuBlas = CuBlasMatMul.TryCreate(cuda, out CuBlasProblem);
-            }
-
-            return cuBlas;
-        }
-    }
-
-    /// <summary>Why cuBLAS is not used on this CUDA device, once it has been tried.</summary>
-    internal string? CuBlasProblem;
 
     // ILGPU reports the CPU accelerator's memory as unbounded; the host's memory is what limits it.
     private static long HostMemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;

@@ -48,6 +48,16 @@ public sealed class IndexBuffer : IDisposable
         }
     }
 
+    /// <summary>Pointer to the indices in host memory (CPU devices only, for the host fast path); valid while the buffer is alive.</summary>
+    internal unsafe int* HostPointer
+    {
+        get
+        {
+            _ = View; // throws when disposed
+            return (int*)buffer.NativePtr;
+        }
+    }
+
     /// <summary>Overwrites the indices with host data (synchronises the device).</summary>
     public void CopyFrom(ReadOnlySpan<int> source)
     {

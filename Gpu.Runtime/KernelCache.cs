@@ -6,129 +6,147 @@ namespace Gpu.Runtime;
 
 /// <summary>
 /// Every kernel of Gpu.Kernels, compiled at most once per accelerator: each is loaded on first use
-/// (or all at once by <see cref="CompileAll"/>) and kept in a field, so no launch on the hot path
-/// ever compiles. Not thread-safe, like the device that owns it.
+/// (or all at once by <see cref="CompileAll"/>) and kept, so no launch on the hot path ever
+/// compiles. Not thread-safe, like the device that owns it. Launches are counted by the device
+/// (<see cref="Device.Dispatch"/>), not here.
 /// </summary>
 internal sealed class KernelCache(Accelerator accelerator)
 {
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int>? fill;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int>? relu;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? reluBackward;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int>? broadcastRows;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>? gatherRows;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>? matMulRowBlocked;
-    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>? matMulTiled;
-    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float>? finalSum;
-    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>? columnSums;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>? mseBackward;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>? bceBackward;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>? crossEntropyBackward;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>? adam;
-    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>? sgd;
-    private readonly Dictionary<Type, Delegate> partialSums = [];
-    private readonly Dictionary<Type, Delegate> terms = [];
+    private readonly Dictionary<(string Name, Type? Term), Delegate> loaded = [];
+
+    /// <summary>Kernels compiled so far on this accelerator (each at most once).</summary>
+    public int Compiled => loaded.Count;
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int> Fill =>
-        Counted(fill ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, int, int>(ElementwiseKernels.Fill)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int>>(nameof(Fill), Method(ElementwiseKernels.Fill));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> Relu =>
-        Counted(relu ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Relu)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int>>(nameof(Relu), Method(ElementwiseKernels.Relu));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ReluBackward =>
-        Counted(reluBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ReluBackward)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>(nameof(ReluBackward), Method(ElementwiseKernels.ReluBackward));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Multiply =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>(nameof(Multiply), Method(ElementwiseKernels.Multiply));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> BroadcastRows =>
-        Counted(broadcastRows ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BroadcastRows)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int>>(nameof(BroadcastRows), Method(ElementwiseKernels.BroadcastRows));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int> GatherRows =>
-        Counted(gatherRows ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(ElementwiseKernels.GatherRows)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>>(nameof(GatherRows), Method(ElementwiseKernels.GatherRows));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ulong, long, long, int, float, int, int> DropoutMask =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ulong, long, long, int, float, int, int>>(nameof(DropoutMask), Method(RandomKernels.DropoutMask));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int> MatMulRowBlocked =>
-        Counted(matMulRowBlocked ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>(MatMulKernels.RowBlocked)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>>(nameof(MatMulRowBlocked), Method(MatMulKernels.RowBlocked));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulTiled =>
-        Counted(matMulTiled ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(MatMulKernels.Tiled)));
+        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>>(nameof(MatMulTiled), Method(MatMulKernels.Tiled));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FinalSum =>
-        Counted(finalSum ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.FinalSum)));
+        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float>>(nameof(FinalSum), Method(ReductionKernels.FinalSum));
 
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> ColumnSums =>
-        Counted(columnSums ??= Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ReductionKernels.ColumnSums)));
+        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>>(nameof(ColumnSums), Method(ReductionKernels.ColumnSums));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> MseBackward =>
-        Counted(mseBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.MseBackward)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>>(nameof(MseBackward), Method(LossKernels.MseBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> BceWithLogitsBackward =>
-        Counted(bceBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(LossKernels.BceWithLogitsBackward)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>>(nameof(BceWithLogitsBackward), Method(LossKernels.BceWithLogitsBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int> CrossEntropyBackward =>
-        Counted(crossEntropyBackward ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>(LossKernels.CrossEntropyBackward)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>>(nameof(CrossEntropyBackward), Method(LossKernels.CrossEntropyBackward));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int> Adam =>
-        Counted(adam ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>(OptimizerKernels.Adam)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>>(nameof(Adam), Method(OptimizerKernels.Adam));
 
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int> Sgd =>
-        Counted(sgd ??= Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>(OptimizerKernels.Sgd)));
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>>(nameof(Sgd), Method(OptimizerKernels.Sgd));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int> ConvPatches =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int>>(nameof(ConvPatches), Method(ConvolutionKernels.Patches));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int> ConvPatchesBackward =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int>>(nameof(ConvPatchesBackward), Method(ConvolutionKernels.PatchesBackward));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int> BatchedTranspose =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>>(nameof(BatchedTranspose), Method(ConvolutionKernels.BatchedTranspose));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolShape, int, int> MaxPool =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolShape, int, int>>(nameof(MaxPool), Method(PoolingKernels.MaxPool));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, PoolShape, int, int> MaxPoolBackward =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, PoolShape, int, int>>(nameof(MaxPoolBackward), Method(PoolingKernels.MaxPoolBackward));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int> AvgPool =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int>>(nameof(AvgPool), Method(PoolingKernels.AvgPool));
+
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int> AvgPoolBackward =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int>>(nameof(AvgPoolBackward), Method(PoolingKernels.AvgPoolBackward));
+
+    /// <summary>An activation's forward kernel.</summary>
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, TActivation, int, int> Activation<TActivation>()
+        where TActivation : unmanaged, IActivation =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, TActivation, int, int>>(
+            nameof(Activation), Generic(typeof(ActivationKernels), nameof(ActivationKernels.Forward), typeof(TActivation)), typeof(TActivation));
+
+    /// <summary>An activation's backward kernel.</summary>
+    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TActivation, int, int> ActivationBackward<TActivation>()
+        where TActivation : unmanaged, IActivation =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TActivation, int, int>>(
+            nameof(ActivationBackward), Generic(typeof(ActivationKernels), nameof(ActivationKernels.Backward), typeof(TActivation)), typeof(TActivation));
 
     /// <summary>First reduction stage for one term type.</summary>
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int> PartialSums<TTerm>()
-        where TTerm : unmanaged, IReductionTerm
-    {
-        if (!partialSums.TryGetValue(typeof(TTerm), out var kernel))
-        {
-            kernel = Loaded(accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>(ReductionKernels.PartialSums));
-            partialSums.Add(typeof(TTerm), kernel);
-        }
-
-        Launches++;
-        return (Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>)kernel;
-    }
+        where TTerm : unmanaged, IReductionTerm =>
+        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>>(
+            nameof(PartialSums), Generic(typeof(ReductionKernels), nameof(ReductionKernels.PartialSums), typeof(TTerm)), typeof(TTerm));
 
     /// <summary>Unreduced terms for one term type.</summary>
     public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int> Terms<TTerm>()
-        where TTerm : unmanaged, IReductionTerm
-    {
-        if (!terms.TryGetValue(typeof(TTerm), out var kernel))
-        {
-            kernel = Loaded(accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>(ReductionKernels.Terms));
-            terms.Add(typeof(TTerm), kernel);
-        }
-
-        Launches++;
-        return (Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>)kernel;
-    }
-
-    /// <summary>
-    /// Kernel launches so far: every launcher fetches its kernel from this cache right before
-    /// launching it, so each fetch counts one launch (memsets and cuBLAS calls are added by the device).
-    /// </summary>
-    public long Launches { get; set; }
+        where TTerm : unmanaged, IReductionTerm =>
+        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>>(
+            nameof(Terms), Generic(typeof(ReductionKernels), nameof(ReductionKernels.Terms), typeof(TTerm)), typeof(TTerm));
 
     /// <summary>Compiles every kernel now, so that the first training step does not pay for compilation.</summary>
     public void CompileAll(bool includeTiled)
     {
-        long launches = Launches;
-        _ = Fill; _ = Relu; _ = ReluBackward; _ = BroadcastRows; _ = GatherRows; _ = MatMulRowBlocked;
+        _ = Fill; _ = Relu; _ = ReluBackward; _ = Multiply; _ = BroadcastRows; _ = GatherRows; _ = DropoutMask; _ = MatMulRowBlocked;
         _ = FinalSum; _ = ColumnSums; _ = MseBackward; _ = BceWithLogitsBackward; _ = CrossEntropyBackward; _ = Adam; _ = Sgd;
+        _ = ConvPatches; _ = ConvPatchesBackward; _ = BatchedTranspose; _ = MaxPool; _ = MaxPoolBackward; _ = AvgPool; _ = AvgPoolBackward;
         if (includeTiled)
             _ = MatMulTiled;
-        _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>(); _ = PartialSums<RegularizationTerm>();
+        _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>();
+        _ = PartialSums<RegularizationTerm>(); _ = PartialSums<CorrectTerm>();
         _ = Terms<SquaredErrorTerm>(); _ = Terms<BceWithLogitsTerm>(); _ = Terms<CrossEntropyTerm>();
-        Launches = launches; // compiling is not launching
+        _ = Activation<TanhActivation>(); _ = Activation<SigmoidActivation>(); _ = Activation<GeluActivation>(); _ = Activation<LeakyReluActivation>();
+        _ = ActivationBackward<TanhActivation>(); _ = ActivationBackward<SigmoidActivation>(); _ = ActivationBackward<GeluActivation>(); _ = ActivationBackward<LeakyReluActivation>();
     }
 
-    /// <summary>Kernels compiled so far on this accelerator (each at most once).</summary>
-    public int Compiled { get; private set; }
+    private static System.Reflection.MethodInfo Method(Delegate kernel) => kernel.Method;
 
-    private T Loaded<T>(T kernel)
-    {
-        Compiled++;
-        return kernel;
-    }
+    private static System.Reflection.MethodInfo Generic(Type type, string name, Type argument) =>
+        type.GetMethod(name)!.MakeGenericMethod(argument);
 
-    private T Counted<T>(T kernel)
+    // An implicitly grouped kernel (first parameter Index1D), loaded once per (name, term type).
+    private T Implicit<T>(string name, System.Reflection.MethodInfo kernel, Type? term = null)
+        where T : Delegate => Get<T>(name, term, () => accelerator.LoadAutoGroupedKernel<T>(kernel));
+
+    // An explicitly grouped kernel (KernelConfig), loaded once per (name, term type).
+    private T Explicit<T>(string name, System.Reflection.MethodInfo kernel, Type? term = null)
+        where T : Delegate => Get<T>(name, term, () => accelerator.LoadKernel<T>(kernel));
+
+    private T Get<T>(string name, Type? term, Func<T> load)
+        where T : Delegate
     {
-        Launches++;
-        return kernel;
+        if (!loaded.TryGetValue((name, term), out var kernel))
+        {
+            kernel = load();
+            loaded.Add((name, term), kernel);
+        }
+
+        return (T)kernel;
     }
 }

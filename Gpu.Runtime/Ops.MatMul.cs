@@ -1,5 +1,4 @@
 using Gpu.Kernels;
-using ILGPU;
 
 namespace Gpu.Runtime;
 
@@ -36,18 +35,8 @@ public static partial class Ops
             throw new ShapeMismatchException($"{op}: input {input.Shape} and output {output.Shape}: {input.Shape[1]} != {output.Length}.");
         Check.NoOverlap(op, output, "output", input, "input");
         int columns = input.Shape[1];
-        if (columns == 0)
-            return;
-        if (d.IsHost)
-        {
-            d.BeginHostOp();
-            Host.HostOps.ColumnSums(input.HostSpan, output.HostSpan, input.Shape[0], columns, accumulate);
-            return;
-        }
-
-        int groupSize = d.Geometry.ReductionGroupSize;
-        int groups = Math.Min(columns, d.Geometry.MaxReductionGroups);
-        d.Kernels.ColumnSums(d.Stream, new KernelConfig(groups, groupSize), input.View, output.View, input.Shape[0], columns, accumulate ? 1 : 0);
+        if (columns > 0)
+            d.Dispatch().ColumnSums(input, output, input.Shape[0], columns, accumulate);
     }
 
     private static void MatMulCore(
@@ -84,65 +73,6 @@ public static partial class Ops
             return;
 
         var shape = MatMulShape.Create(m, n, k, transposeA, transposeB, bias is not null, accumulate);
-        var biasView = bias is null ? c.View : bias.View; // never read without HasBias
-        var resolved = Resolve(op, d, algorithm);
-        if (resolved == MatMulAlgorithm.CuBlas && bias is not null && accumulate)
-            resolved = MatMulAlgorithm.Tiled; // cuBLAS has no bias epilogue to add on top of an accumulated C
-        switch (resolved)
-        {
-            case MatMulAlgorithm.Host:
-                d.BeginHostOp();
-                unsafe
-                {
-                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
-                }
-
-                break;
-            case MatMulAlgorithm.RowBlocked:
-                int threads = (int)Math.Min(d.Geometry.MaxThreads, (m + MatMulKernels.RowBlock - 1) / MatMulKernels.RowBlock);
-                d.Kernels.MatMulRowBlocked(d.Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
-                break;
-            case MatMulAlgorithm.Tiled:
-                var grid = new Index2D((n + MatMulKernels.Tile - 1) / MatMulKernels.Tile, (m + MatMulKernels.Tile - 1) / MatMulKernels.Tile);
-                var group = new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide);
-                d.Kernels.MatMulTiled(d.Stream, new KernelConfig(grid, group), a.View, b.View, c.View, biasView, shape);
-                break;
-            default:
-                // cuBLAS has no bias epilogue: seed C with the bias rows, then C = A B + 1 C.
-                float beta = accumulate ? 1f : 0f;
-                if (bias is not null)
-                {
-                    int count = c.Length;
-                    int broadcastThreads = d.Geometry.Threads(count);
-                    d.Kernels.BroadcastRows(d.Stream, broadcastThreads, bias.View, c.View, n, count, broadcastThreads);
-                    beta = 1f;
-                }
-
-                d.CuBlas!.Gemm(a.View, b.View, c.View, m, n, k, transposeA, transposeB, beta);
-                d.CountLaunch();
-                break;
-        }
-    }
-
-    private static MatMulAlgorithm Resolve(string op, Device d, MatMulAlgorithm requested)
-    {
-        var algorithm = requested == MatMulAlgorithm.Auto ? d.MatMulAlgorithm : requested;
-        switch (algorithm)
-        {
-            case MatMulAlgorithm.Auto:
-                if (d.IsHost)
-                    return MatMulAlgorithm.Host;
-                if (d.Kind == DeviceKind.Cuda && d.CuBlas is not null)
-                    return MatMulAlgorithm.CuBlas;
-                return d.CpuProfile == CpuProfile.Fast || !d.Geometry.SupportsTiledMatMul ? MatMulAlgorithm.RowBlocked : MatMulAlgorithm.Tiled;
-            case MatMulAlgorithm.Tiled when !d.Geometry.SupportsTiledMatMul:
-                throw new InvalidOperationException($"{op}: the tiled kernel needs groups of 256 threads but {d.Info.Name} allows {d.Info.MaxGroupSize}.");
-            case MatMulAlgorithm.Host when d.Kind != DeviceKind.Cpu:
-                throw new InvalidOperationException($"{op}: the host path runs on CPU devices only, not on {d.Info.Name}.");
-            case MatMulAlgorithm.CuBlas when d.CuBlas is null:
-                throw new InvalidOperationException($"{op}: cuBLAS is not available on {d.Info.Name}: {d.CuBlasProblem ?? "not a CUDA device"}.");
-            default:
-                return algorithm;
-        }
+        d.Dispatch().MatMul(op, a, b, c, bias, shape, algorithm);
     }
 }

@@ -40,19 +40,8 @@ public static partial class Ops
             L1 = (float)settings.L1,
             L2 = (float)settings.L2,
         };
-        int n = parameters.Length;
-        if (n == 0)
-            return;
-        if (d.IsHost)
-        {
-            d.BeginHostOp();
-            Host.HostOps.Adam(parameters.HostSpan, gradients.HostSpan, m.HostSpan, v.HostSpan, settings.Amsgrad ? vmax!.HostSpan : [], h);
-            return;
-        }
-
-        int threads = d.Geometry.Threads(n);
-        var vmaxView = settings.Amsgrad ? vmax!.View : v.View; // never touched without amsgrad
-        d.Kernels.Adam(d.Stream, threads, parameters.View, gradients.View, m.View, v.View, vmaxView, h, n, threads);
+        if (parameters.Length > 0)
+            d.Dispatch().Adam(parameters, gradients, m, v, settings.Amsgrad ? vmax : null, h);
     }
 
     /// <summary>
@@ -86,19 +75,8 @@ public static partial class Ops
             L1 = (float)settings.L1,
             L2 = (float)settings.L2,
         };
-        int n = parameters.Length;
-        if (n == 0)
-            return;
-        if (d.IsHost)
-        {
-            d.BeginHostOp();
-            Host.HostOps.Sgd(parameters.HostSpan, gradients.HostSpan, momentumBuffer is not null && settings.Momentum > 0 ? momentumBuffer.HostSpan : [], h);
-            return;
-        }
-
-        int threads = d.Geometry.Threads(n);
-        var bufferView = momentumBuffer is not null && settings.Momentum > 0 ? momentumBuffer.View : gradients.View;
-        d.Kernels.Sgd(d.Stream, threads, parameters.View, gradients.View, bufferView, h, n, threads);
+        if (parameters.Length > 0)
+            d.Dispatch().Sgd(parameters, gradients, settings.Momentum > 0 ? momentumBuffer : null, h);
     }
 
     private static Device CheckOptimizerBuffers(string op, Tensor parameters, Tensor gradients, Tensor? state, string stateRole)

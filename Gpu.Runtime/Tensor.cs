@@ -137,11 +137,9 @@ public sealed class Tensor : IDisposable
     /// <summary>Sets every element to zero (asynchronous).</summary>
     public void Zero()
     {
+        ThrowIfDisposed();
         if (Length > 0)
-        {
-            View.MemSetToZero(Device.Stream);
-            Device.CountLaunch();
-        }
+            Device.Dispatch().Zero(this);
     }
 
     /// <summary>Sets every element to <paramref name="value"/> (asynchronous).</summary>

@@ -5,9 +5,10 @@ namespace Gpu.Training;
 
 /// <summary>
 /// The common training loop: epochs of (mini-)batches, each step ZeroGrad, Forward, loss, Backward,
-/// Step, then validation. Data is copied to the device once per <see cref="Fit"/>; a shuffled batch
-/// is gathered on the device. Step losses are written to device slots and read back once per epoch,
-/// so no step waits for the host.
+/// Step, then validation in evaluation mode. Data is copied to the device once per <see cref="Fit"/>;
+/// a shuffled batch is gathered on the device. Step losses are written to device slots and read
+/// back once per epoch, together with a check that the weights are still finite, so no step waits
+/// for the host.
 /// </summary>
 public sealed class Trainer
 {
@@ -28,21 +29,28 @@ public sealed class Trainer
 
     public TrainerOptions Options { get; }
 
-    /// <summary>Raised after every epoch (progress output, logging, checkpoints).</summary>
+    /// <summary>Raised after every epoch whose weights are finite (progress output, logging, checkpoints).</summary>
     public event Action<EpochResult>? EpochCompleted;
+
+    /// <summary>The early-stopping record after the last completed epoch (saved in checkpoints).</summary>
+    public EarlyStoppingState EarlyStopping { get; private set; } = EarlyStoppingState.Initial;
 
     /// <summary>
     /// Trains from epoch <paramref name="startEpoch"/> (0, or the epoch a checkpoint stopped at) to
-    /// <see cref="TrainerOptions.Epochs"/>. Throws <see cref="TrainingDivergedException"/> when the loss
-    /// stops being finite.
+    /// <see cref="TrainerOptions.Epochs"/>, continuing the early-stopping record
+    /// <paramref name="earlyStopping"/> of a checkpoint. Throws <see cref="TrainingDivergedException"/>
+    /// when the loss or the weights stop being finite; <see cref="EpochCompleted"/> is then not raised
+    /// for that epoch, so a checkpoint is only ever written from finite weights.
     /// </summary>
-    public TrainingHistory Fit(Dataset train, Dataset? validation = null, int startEpoch = 0, CancellationToken cancellationToken = default)
+    public TrainingHistory Fit(
+        Dataset train, Dataset? validation = null, int startEpoch = 0, CancellationToken cancellationToken = default, EarlyStoppingState? earlyStopping = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         CheckData(train, "training");
         if (validation is not null)
             CheckData(validation, "validation");
-        ArgumentOutOfRangeException.ThrowIfNegative(startEpoch);
+        if (startEpoch < 0)
+            throw new ArgumentOutOfRangeException(nameof(startEpoch), startEpoch, $"The first epoch must be 0 or more (a checkpoint's completed epochs), got {startEpoch}.");
 
         var device = model.Parameters().Device;
         int n = train.Count;
@@ -51,26 +59,28 @@ public sealed class Trainer
         bool gather = Options.Shuffle && batch < n;
         bool penalised = optimizer.L1 > 0 || optimizer.L2 > 0;
 
-        using var x = device.FromArray(train.Features, n, train.FeatureCount);
+        using var x = OnDevice(device, train.Features, n, model.InputShape);
         using var y = device.FromArray(train.Targets, n, train.TargetCount);
-        using var xBatch = gather ? device.Zeros(batch, train.FeatureCount) : null;
+        using var xBatch = gather ? device.Zeros(Shape(batch, model.InputShape), null) : null;
         using var yBatch = gather ? device.Zeros(batch, train.TargetCount) : null;
         using var order = gather ? device.Indices(new int[n]) : null;
-        using var stepLosses = device.Zeros(steps);
+        using var stepLosses = device.Zeros(steps + 1); // the last slot: the weights' sum of squares
         using var penalties = penalised ? device.Zeros(steps) : null;
-        using var xVal = validation is null ? null : device.FromArray(validation.Features, validation.Count, validation.FeatureCount);
+        using var xVal = validation is null ? null : OnDevice(device, validation.Features, validation.Count, model.InputShape);
         using var yVal = validation is null ? null : device.FromArray(validation.Targets, validation.Count, validation.TargetCount);
         int valSteps = validation is null ? 0 : (validation.Count + batch - 1) / batch;
-        using var valLosses = validation is null ? null : device.Zeros(valSteps);
+        using var valSlots = validation is null ? null : device.Zeros(2 * valSteps);
 
         var history = new TrainingHistory();
-        double best = double.PositiveInfinity;
-        int sinceBest = 0;
-        var stepLossHost = new float[steps];
+        EarlyStopping = earlyStopping ?? EarlyStoppingState.Initial;
+        history.BestEpoch = EarlyStopping.BestEpoch;
+        var stepLossHost = new float[steps + 1];
+        var weightCheck = stepLosses.Slice(steps);
         for (int epoch = startEpoch; epoch < Options.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
+            model.Train();
             if (gather)
                 order!.CopyFrom(Permutation(n, Options.Seed, epoch));
 
@@ -94,6 +104,7 @@ public sealed class Trainer
                 }
 
                 optimizer.ZeroGrad();
+                model.SetRandomPosition(optimizer.StepCount, 0);
                 var output = model.Forward(xb);
                 loss.ForwardInto(output, yb, stepLosses.Slice(s));
                 if (penalised)
@@ -102,28 +113,32 @@ public sealed class Trainer
                 optimizer.Step();
             }
 
-            double? valLoss = validation is null ? null : Evaluate(xVal!, yVal!, valLosses!, batch);
+            // Non-finite weights make their sum of squares non-finite: checked with the losses, in one read.
+            Ops.RegularizationPenalty(model.Parameters().Values, 0f, 1f, weightCheck);
+            model.Eval();
+            (double? valLoss, double? valAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(xVal!, yVal!, valSlots!, batch);
+            model.Train();
             stepLosses.CopyTo(stepLossHost);
-            double trainLoss = WeightedMean(stepLossHost, n, batch);
+            double trainLoss = WeightedMean(stepLossHost.AsSpan(0, steps), n, batch);
             if (penalised)
                 trainLoss += WeightedMean(penalties!.ToArray(), n, batch);
             clock.Stop();
 
             if (!double.IsFinite(trainLoss) || valLoss is { } v && !double.IsFinite(v))
                 throw new TrainingDivergedException(epoch, double.IsFinite(trainLoss) ? valLoss!.Value : trainLoss, optimizer.LearningRate);
+            if (!float.IsFinite(stepLossHost[steps]))
+                throw new TrainingDivergedException(epoch, double.NaN, optimizer.LearningRate, weights: true);
 
-            var result = new EpochResult(epoch, trainLoss, valLoss, clock.Elapsed.TotalSeconds, steps, n);
+            double monitored = valLoss ?? trainLoss;
+            bool improved = monitored < EarlyStopping.Best - Options.MinDelta;
+            EarlyStopping = improved ? new EarlyStoppingState(monitored, 0, epoch) : EarlyStopping with { SinceBest = EarlyStopping.SinceBest + 1 };
+            history.BestEpoch = EarlyStopping.BestEpoch;
+
+            var result = new EpochResult(epoch, trainLoss, valLoss, clock.Elapsed.TotalSeconds, steps, n, valAccuracy);
             history.Epochs.Add(result);
             EpochCompleted?.Invoke(result);
 
-            double monitored = valLoss ?? trainLoss;
-            if (monitored < best - Options.MinDelta)
-            {
-                best = monitored;
-                history.BestEpoch = epoch;
-                sinceBest = 0;
-            }
-            else if (Options.Patience is { } patience && ++sinceBest >= patience)
+            if (!improved && Options.Patience is { } patience && EarlyStopping.SinceBest >= patience)
             {
                 history.StoppedEarly = epoch < Options.Epochs - 1;
                 break;
@@ -133,37 +148,60 @@ public sealed class Trainer
         return history;
     }
 
-    /// <summary>The loss of the model on a dataset (batched like training, no parameter change).</summary>
+    /// <summary>The loss of the model on a dataset (in evaluation mode, batched like training, no parameter change).</summary>
     public double Evaluate(Dataset data)
     {
         CheckData(data, "evaluation");
         var device = model.Parameters().Device;
         int batch = Options.BatchSize == 0 || Options.BatchSize >= data.Count ? data.Count : Options.BatchSize;
-        using var x = device.FromArray(data.Features, data.Count, data.FeatureCount);
+        using var x = OnDevice(device, data.Features, data.Count, model.InputShape);
         using var y = device.FromArray(data.Targets, data.Count, data.TargetCount);
-        using var slots = device.Zeros((data.Count + batch - 1) / batch);
-        return Evaluate(x, y, slots, batch);
+        using var slots = device.Zeros(2 * ((data.Count + batch - 1) / batch));
+        bool training = model.IsTraining;
+        model.Eval();
+        try
+        {
+            return Evaluate(x, y, slots, batch).Loss;
+        }
+        finally
+        {
+            model.Train(training);
+        }
     }
 
-    private double Evaluate(Tensor x, Tensor y, Tensor slots, int batch)
+    // The loss (and, for classifiers, the accuracy) over a set: one slot per batch for each.
+    private (double Loss, double? Accuracy) Evaluate(Tensor x, Tensor y, Tensor slots, int batch)
     {
         int n = x.Shape[0];
+        int batches = slots.Length / 2;
+        bool classifier = loss.ReportsAccuracy(model.OutputFeaturesCount);
         for (int s = 0, start = 0; start < n; s++, start += batch)
         {
             int rows = Math.Min(batch, n - start);
-            loss.ForwardInto(model.Forward(x.Rows(start, rows)), y.Rows(start, rows), slots.Slice(s));
+            var output = model.Forward(x.Rows(start, rows));
+            var target = y.Rows(start, rows);
+            loss.ForwardInto(output, target, slots.Slice(s));
+            if (classifier)
+                loss.CountCorrect(output, target, slots.Slice(batches + s));
         }
 
-        return WeightedMean(slots.ToArray(), n, batch);
+        var values = slots.ToArray();
+        double? accuracy = classifier ? values.AsSpan(batches).ToArray().Sum(v => (double)v) / n : null;
+        return (WeightedMean(values.AsSpan(0, batches), n, batch), accuracy);
     }
 
     // The mean over samples of per-batch losses: batches are weighted by their row counts, so the
     // result is the loss of the whole set (for 'mean') whatever the batch size.
-    private double WeightedMean(float[] perBatch, int n, int batch)
+    private double WeightedMean(ReadOnlySpan<float> perBatch, int n, int batch)
     {
-        if (loss.Reduction == Reduction.Sum)
-            return perBatch.Sum(v => (double)v);
         double total = 0;
+        if (loss.Reduction == Reduction.Sum)
+        {
+            foreach (float v in perBatch)
+                total += v;
+            return total;
+        }
+
         for (int s = 0; s < perBatch.Length; s++)
             total += (double)perBatch[s] * Math.Min(batch, n - s * batch);
         return total / n;
@@ -174,9 +212,19 @@ public sealed class Trainer
         if (data.Count == 0)
             throw new ArgumentException($"The {role} set is empty.");
         if (data.FeatureCount != model.InputFeatures)
-            throw new ArgumentException($"The {role} set has {data.FeatureCount} features but the model takes {model.InputFeatures}.");
+            throw new ArgumentException($"The {role} set has {data.FeatureCount} features but the model takes {model.InputFeatures} (input {Module.Describe(model.InputShape)}).");
         loss.ValidateTargets(data.Targets, data.TargetCount, model.OutputFeaturesCount);
     }
+
+    // Rows of features as a (rows, sample shape...) tensor: a CSV row holds an image in C, H, W order.
+    private static Tensor OnDevice(Device device, float[] features, int rows, TensorShape sample)
+    {
+        var tensor = device.Zeros(Shape(rows, sample), null);
+        tensor.CopyFrom(features);
+        return tensor;
+    }
+
+    private static TensorShape Shape(int rows, TensorShape sample) => new([rows, .. sample.ToArray()]);
 
     /// <summary>The row order of an epoch: a function of (seed, epoch) only, so a resumed run shuffles as an uninterrupted one.</summary>
     internal static int[] Permutation(int n, int seed, int epoch)

@@ -29,7 +29,21 @@ public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Sh
 /// <param name="Seconds">Wall-clock time of the epoch, validation included.</param>
 /// <param name="Steps">Optimizer steps taken in the epoch.</param>
 /// <param name="Samples">Training rows processed in the epoch.</param>
-public sealed record EpochResult(int Epoch, double Loss, double? ValLoss, double Seconds, int Steps, int Samples);
+/// <param name="ValAccuracy">Fraction of validation rows classified correctly (ce and bce losses), or null.</param>
+public sealed record EpochResult(int Epoch, double Loss, double? ValLoss, double Seconds, int Steps, int Samples, double? ValAccuracy = null);
+
+/// <summary>
+/// Early stopping's record: the best monitored loss so far, the epochs since it, and its epoch.
+/// Saved in checkpoints, so a resumed run stops exactly where an uninterrupted one would.
+/// </summary>
+/// <param name="Best">Lowest monitored loss (validation if given, else training); +infinity before the first epoch.</param>
+/// <param name="SinceBest">Epochs completed since the best one.</param>
+/// <param name="BestEpoch">The epoch of <paramref name="Best"/>, or null before the first epoch.</param>
+public sealed record EarlyStoppingState(double Best, int SinceBest, int? BestEpoch)
+{
+    /// <summary>The record before any epoch.</summary>
+    public static EarlyStoppingState Initial { get; } = new(double.PositiveInfinity, 0, null);
+}
 
 /// <summary>Everything <see cref="Trainer.Fit"/> observed.</summary>
 public sealed class TrainingHistory
@@ -51,9 +65,11 @@ public sealed class TrainingHistory
     public EpochResult? Last => Epochs.Count == 0 ? null : Epochs[^1];
 }
 
-/// <summary>The loss became NaN or infinite; the parameters after this epoch are not usable.</summary>
-public sealed class TrainingDivergedException(int epoch, double loss, double learningRate)
-    : Exception($"Training diverged at epoch {epoch}: the loss is {loss}. Try a lower learning rate (it is {learningRate}) or standardise the features.")
+/// <summary>The loss or the weights became NaN or infinite; the parameters after this epoch are not usable.</summary>
+public sealed class TrainingDivergedException(int epoch, double loss, double learningRate, bool weights = false)
+    : Exception(weights
+        ? $"Training diverged at epoch {epoch}: the weights are no longer finite after its steps. Try a lower learning rate (it is {learningRate}) or standardise the features."
+        : $"Training diverged at epoch {epoch}: the loss is {loss}. Try a lower learning rate (it is {learningRate}) or standardise the features.")
 {
     public int Epoch { get; } = epoch;
 

@@ -186,6 +186,32 @@ internal static unsafe class HostOps
         }
     }
 
+    /// <summary>Correct predictions: argmax of each row (the first, on ties) equals its class index; one column: logit &gt; 0 against target &gt;= 0.5.</summary>
+    public static double Correct(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, int classes)
+    {
+        int correct = 0;
+        for (int r = 0; r < labels.Length; r++)
+        {
+            if (classes == 1)
+            {
+                correct += (logits[r] > 0f) == (labels[r] >= 0.5f) ? 1 : 0;
+                continue;
+            }
+
+            var row = logits.Slice(r * classes, classes);
+            int best = 0;
+            for (int j = 1; j < classes; j++)
+            {
+                if (row[j] > row[best])
+                    best = j;
+            }
+
+            correct += best == (int)labels[r] ? 1 : 0;
+        }
+
+        return correct;
+    }
+
     public static double Regularization(ReadOnlySpan<float> p, float l1, float l2)
     {
         double sum = 0;

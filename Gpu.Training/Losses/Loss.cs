@@ -68,6 +68,13 @@ public abstract class Loss(Reduction reduction) : IDisposable
         return grad;
     }
 
+    /// <summary>True for classifiers (cross-entropy; BCE on one output), whose accuracy the trainer reports.</summary>
+    public virtual bool ReportsAccuracy(int outputs) => false;
+
+    /// <summary>Writes the number of correct predictions of <paramref name="input"/> against <paramref name="target"/> into a one-element tensor.</summary>
+    internal void CountCorrect(Tensor input, Tensor target, Tensor output) =>
+        Ops.CountCorrect(input, PrepareTarget(input, target), output);
+
     /// <summary>Checks host targets before they reach the device (e.g. class indices), naming the first bad one.</summary>
     public virtual void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
     {
@@ -122,6 +129,8 @@ public sealed class BCEWithLogitsLoss(Reduction reduction = Reduction.Mean) : Lo
 {
     public override string Name => "bce";
 
+    public override bool ReportsAccuracy(int outputs) => outputs == 1;
+
     public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
     {
         base.ValidateTargets(targets, targetColumns, modelOutputs);
@@ -144,6 +153,8 @@ public sealed class BCEWithLogitsLoss(Reduction reduction = Reduction.Mean) : Lo
 public sealed class CrossEntropyLoss(Reduction reduction = Reduction.Mean) : Loss(reduction)
 {
     public override string Name => "ce";
+
+    public override bool ReportsAccuracy(int outputs) => true;
 
     public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
     {

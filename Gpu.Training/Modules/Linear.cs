@@ -3,14 +3,17 @@ using Gpu.Runtime;
 namespace Gpu.Training;
 
 /// <summary>
-/// torch.nn.Linear: <c>y = x W^T + b</c> with weight W (out, in) and bias b (out). Initialised like
-/// PyTorch: W and b ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)).
+/// torch.nn.Linear: <c>y = x W^T + b</c> with weight W (out, in) and bias b (out), on (batch, in)
+/// inputs (put a <see cref="Flatten"/> before it for images). Initialised like PyTorch: W and b ~
+/// U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)).
 /// Backward: <c>dW += dY^T X</c>, <c>db += sum_rows dY</c>, <c>dX = dY W</c>.
 /// </summary>
 public sealed class Linear : Module
 {
     private readonly Workspace output = new();
     private readonly Workspace gradInput = new();
+    private readonly TensorShape inputShape;
+    private readonly TensorShape outputShape;
     private Parameter? weight;
     private Parameter? bias;
     private Tensor? input;
@@ -22,6 +25,8 @@ public sealed class Linear : Module
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         HasBias = bias;
+        inputShape = new TensorShape(inFeatures);
+        outputShape = new TensorShape(outFeatures);
     }
 
     public override string TypeName => "Linear";
@@ -38,21 +43,24 @@ public sealed class Linear : Module
     /// <summary>Bias (out), or null when built without one.</summary>
     public Parameter? Bias => HasBias ? bias ?? throw new InvalidOperationException("Linear is not on a device yet: call model.To(device) first.") : null;
 
+    public override LayerSpec Spec => new LinearSpec(InFeatures, OutFeatures, HasBias);
+
+    public override TensorShape FixedInputShape => inputShape;
+
     protected override IReadOnlyList<Parameter> GetParameters() =>
         weight is null ? [] : bias is null ? [weight] : [weight, bias];
 
-    public override int OutputFeatures(int inputFeatures) =>
-        inputFeatures == InFeatures
-            ? OutFeatures
-            : throw new ShapeMismatchException($"{this}: input has {inputFeatures} features, expected {InFeatures}.");
+    public override TensorShape OutputShapeFor(TensorShape input) =>
+        input.Equals(inputShape)
+            ? outputShape
+            : throw new ShapeMismatchException($"{this}: input {Describe(input)} does not fit: it takes {Describe(inputShape)}{(input.Rank > 1 ? " (put a Flatten before it)" : "")}.");
 
     public override Tensor Forward(Tensor input)
     {
         var device = RequireDevice();
-        if (input.Rank != 2 || input.Shape[1] != InFeatures)
-            throw new ShapeMismatchException($"{this}: input {input.Shape} must be (batch, {InFeatures}).");
+        RequireShape(input, inputShape);
         this.input = input;
-        var y = output.Rows(device, input.Shape[0], OutFeatures);
+        var y = output.Get(device, input.Shape[0], outputShape);
         Ops.Linear(input, Weight.Data, bias?.Data, y);
         return y;
     }
@@ -68,7 +76,7 @@ public sealed class Linear : Module
             Ops.ColumnSums(gradOutput, bias.Grad, accumulate: true);
         if (!ComputesInputGradient)
             return null;
-        var dx = gradInput.Rows(device, x.Shape[0], InFeatures);
+        var dx = gradInput.Get(device, x.Shape[0], inputShape);
         Ops.MatMul(gradOutput, Weight.Data, dx);
         return dx;
     }
@@ -77,7 +85,7 @@ public sealed class Linear : Module
 
     internal override IEnumerable<(string Name, TensorShape Shape)> ParameterShapes =>
         HasBias
-            ? [("weight", new TensorShape(OutFeatures, InFeatures)), ("bias", new TensorShape(OutFeatures))]
+            ? [("weight", new TensorShape(OutFeatures, InFeatures)), ("bias", outputShape)]
             : [("weight", new TensorShape(OutFeatures, InFeatures))];
 
     internal override void Bind(Device device, IReadOnlyList<Parameter> parameters)
@@ -90,13 +98,11 @@ public sealed class Linear : Module
     internal override void ResetParameters(Random random)
     {
         double bound = 1.0 / Math.Sqrt(InFeatures);
-        Weight.Data.CopyFrom(Uniform(random, OutFeatures * InFeatures, bound));
-        bias?.Data.CopyFrom(Uniform(random, OutFeatures, bound));
+        Weight.Data.CopyFrom(Initialization.Uniform(random, OutFeatures * InFeatures, bound));
+        bias?.Data.CopyFrom(Initialization.Uniform(random, OutFeatures, bound));
     }
 
-    internal override LayerSpec Spec => new("Linear", InFeatures, OutFeatures, HasBias);
-
-    internal override long FlopsPerSample(bool training)
+    internal override long FlopsPerSample(TensorShape input, bool training)
     {
         long forward = 2L * InFeatures * OutFeatures;
         // Backward: the weight gradient always, the input gradient except for the first layer.
@@ -109,8 +115,20 @@ public sealed class Linear : Module
         gradInput.Dispose();
         base.Dispose();
     }
+}
 
-    private static float[] Uniform(Random random, int count, double bound)
+/// <summary>Describes a <see cref="Linear"/> layer.</summary>
+[LayerType("Linear")]
+public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = true) : LayerSpec
+{
+    public override Module Create() => new Linear(InFeatures, OutFeatures, Bias);
+}
+
+/// <summary>PyTorch's default initialisation draws.</summary>
+internal static class Initialization
+{
+    /// <summary>U(-bound, bound), as kaiming_uniform_ with a = sqrt(5) gives for bound = 1/sqrt(fan_in).</summary>
+    public static float[] Uniform(Random random, int count, double bound)
     {
         var values = new float[count];
         for (int i = 0; i < count; i++)

@@ -4,8 +4,11 @@ namespace Gpu.Training;
 
 /// <summary>
 /// A layer with a forward pass and the matching backward pass side by side (micrograd style).
+/// Tensors carry their whole shape, batch first and row-major as in PyTorch: (batch, features) for
+/// dense layers, (batch, channels, height, width) for images. Shapes without the batch dimension
+/// ("sample shapes") describe what a layer takes and gives (<see cref="OutputShapeFor"/>).
 /// Forward caches what backward needs; the returned tensors belong to the module and stay valid
-/// until its next Forward/Backward. Batches are rows: input (batch, features).
+/// until its next Forward/Backward. Modules start in training mode, like PyTorch's.
 /// </summary>
 public abstract class Module : IDisposable
 {
@@ -15,8 +18,17 @@ public abstract class Module : IDisposable
     /// <summary>The device the module runs on once its model has been moved there.</summary>
     public Device? Device { get; private set; }
 
-    /// <summary>False for the first layer of a model: the gradient with respect to the data is not needed.</summary>
+    /// <summary>True in training mode (the default), false in evaluation mode: what Dropout looks at.</summary>
+    public bool IsTraining { get; private set; } = true;
+
+    /// <summary>False for the first layers of a model: the gradient with respect to the data is not needed.</summary>
     internal bool ComputesInputGradient { get; set; } = true;
+
+    /// <summary>Sets training mode (PyTorch's <c>module.train(mode)</c>).</summary>
+    public virtual void Train(bool mode = true) => IsTraining = mode;
+
+    /// <summary>Sets evaluation mode (PyTorch's <c>module.eval()</c>).</summary>
+    public void Eval() => Train(false);
 
     /// <summary>output = f(input).</summary>
     public abstract Tensor Forward(Tensor input);
@@ -32,8 +44,20 @@ public abstract class Module : IDisposable
 
     protected virtual IReadOnlyList<Parameter> GetParameters() => [];
 
-    /// <summary>Output features for a given number of input features; throws if they do not fit.</summary>
-    public abstract int OutputFeatures(int inputFeatures);
+    /// <summary>
+    /// The sample shape this layer gives for a sample shape it is given, or a
+    /// <see cref="ShapeMismatchException"/> naming the layer and both shapes when it cannot take it.
+    /// </summary>
+    public abstract TensorShape OutputShapeFor(TensorShape input);
+
+    /// <summary>The sample shape this layer alone determines (Linear: its input features), or null.</summary>
+    public virtual TensorShape? FixedInputShape => null;
+
+    /// <summary>True when the output always has the input's shape (activations, Dropout).</summary>
+    public virtual bool PreservesShape => false;
+
+    /// <summary>The record that describes and rebuilds this layer (saved in model files).</summary>
+    public abstract LayerSpec Spec { get; }
 
     /// <summary>Parameter names (without the module's prefix) and shapes, in state_dict order.</summary>
     internal virtual IEnumerable<(string Name, TensorShape Shape)> ParameterShapes => [];
@@ -46,30 +70,37 @@ public abstract class Module : IDisposable
     {
     }
 
-    /// <summary>The layer as a record that can rebuild it (saved in checkpoints).</summary>
-    internal abstract LayerSpec Spec { get; }
+    /// <summary>Gives a layer that draws random numbers in training (Dropout) its seed.</summary>
+    internal virtual void Seed(ulong seed)
+    {
+    }
 
-    /// <summary>Multiply-adds x 2 per sample for forward (and backward when training).</summary>
-    internal virtual long FlopsPerSample(bool training) => 0;
+    /// <summary>
+    /// Where a random layer's next draw starts: <paramref name="step"/> (the optimizer step) and the
+    /// global index of the batch's first row, so that any split of a batch draws what one process would.
+    /// </summary>
+    internal virtual void SetRandomPosition(long step, long firstRow)
+    {
+    }
+
+    /// <summary>Floating-point operations per sample of the forward pass (and backward when training), for a given input sample shape.</summary>
+    internal virtual long FlopsPerSample(TensorShape input, bool training) => 0;
 
     protected Device RequireDevice() =>
         Device ?? throw new InvalidOperationException($"{TypeName} is not on a device yet: call model.To(device) first.");
 
-    public virtual void Dispose() => GC.SuppressFinalize(this);
-}
+    /// <summary>A sample shape as a user reads it, batch included: <c>(N, 1, 8, 8)</c>.</summary>
+    public static string Describe(TensorShape sample) => sample.Rank == 0 ? "(N,)" : $"(N, {string.Join(", ", sample.ToArray())})";
 
-/// <summary>A serialisable description of one layer.</summary>
-/// <param name="Type">"Linear" or "ReLU".</param>
-/// <param name="InFeatures">Linear only.</param>
-/// <param name="OutFeatures">Linear only.</param>
-/// <param name="Bias">Linear only.</param>
-public sealed record LayerSpec(string Type, int InFeatures = 0, int OutFeatures = 0, bool Bias = true)
-{
-    /// <summary>Rebuilds the layer.</summary>
-    public Module Create() => Type switch
+    /// <summary>Throws when <paramref name="input"/> is not (batch, <paramref name="sample"/>...).</summary>
+    protected void RequireShape(Tensor input, TensorShape sample, string role = "input")
     {
-        "Linear" => new Linear(InFeatures, OutFeatures, Bias),
-        "ReLU" => new ReLU(),
-        _ => throw new NotSupportedException($"Unknown layer type '{Type}': supported are Linear and ReLU."),
-    };
+        bool fits = input.Rank == sample.Rank + 1;
+        for (int axis = 0; fits && axis < sample.Rank; axis++)
+            fits = input.Shape[axis + 1] == sample[axis];
+        if (!fits)
+            throw new ShapeMismatchException($"{this}: {role} {input.Shape} must be {Describe(sample)}.");
+    }
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
 }

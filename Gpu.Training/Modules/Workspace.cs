@@ -3,28 +3,44 @@ using Gpu.Runtime;
 namespace Gpu.Training;
 
 /// <summary>
-/// A reusable device matrix that grows with the batch: the first <c>rows</c> rows are handed out as
-/// a view, so a model allocates its activations once (for the largest batch) instead of every step.
-/// The last view is kept and handed out again while the row count stays the same, so a training
+/// A reusable device tensor that grows with the batch: a model allocates each activation once (for
+/// the largest batch) instead of every step, and hands out a view of the first <c>batch</c> samples.
+/// The last view is kept and handed out again while the batch size stays the same, so a training
 /// step allocates no view objects either.
 /// </summary>
 internal sealed class Workspace : IDisposable
 {
     private Tensor? buffer;
     private Tensor? view;
+    private TensorShape? sample;
 
-    public Tensor Rows(Device device, int rows, int columns)
+    /// <summary>A (batch, sample...) tensor; its contents are whatever the last user left.</summary>
+    public Tensor Get(Device device, int batch, TensorShape sampleShape)
     {
-        if (buffer is null || buffer.IsDisposed || !ReferenceEquals(buffer.Device, device) || buffer.Shape[0] < rows || buffer.Shape[1] != columns)
+        if (view is not null && !view.IsDisposed && view.Shape[0] == batch && ReferenceEquals(view.Device, device)
+            && (ReferenceEquals(sample, sampleShape) || sampleShape.Equals(sample)))
         {
-            buffer?.Dispose();
-            buffer = device.Zeros(Math.Max(rows, 1), columns);
-            view = null;
+            return view;
         }
 
-        if (view is null || view.IsDisposed || view.Shape[0] != rows)
-            view = buffer.Rows(0, rows);
+        long length = (long)Math.Max(batch, 1) * sampleShape.Length;
+        if (buffer is null || buffer.IsDisposed || !ReferenceEquals(buffer.Device, device) || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = device.Zeros(new TensorShape(checked((int)length)), null);
+        }
+
+        sample = sampleShape;
+        view = buffer.Slice(0, new TensorShape([batch, .. sampleShape.ToArray()]), null);
         return view;
+    }
+
+    /// <summary>A (rows, columns) matrix.</summary>
+    public Tensor Rows(Device device, int rows, int columns)
+    {
+        if (view is not null && !view.IsDisposed && view.Rank == 2 && view.Shape[0] == rows && view.Shape[1] == columns && ReferenceEquals(view.Device, device))
+            return view;
+        return Get(device, rows, new TensorShape(columns));
     }
 
     public void Dispose()
@@ -32,5 +48,39 @@ internal sealed class Workspace : IDisposable
         buffer?.Dispose();
         buffer = null;
         view = null;
+    }
+}
+
+/// <summary>
+/// A reshaped view of a tensor, made once per source tensor: the modules' inputs and outputs are
+/// views kept by workspaces, so the same source comes back every step and no view is allocated.
+/// </summary>
+internal sealed class ReshapedView
+{
+    private Tensor? source;
+    private Tensor? view;
+
+    /// <summary>A view of <paramref name="tensor"/> with <paramref name="shape"/> (same element count).</summary>
+    public Tensor Of(Tensor tensor, TensorShape shape)
+    {
+        if (!ReferenceEquals(tensor, source) || view is null || view.IsDisposed || !view.Shape.Equals(shape))
+        {
+            source = tensor;
+            view = tensor.Reshape(shape.ToArray());
+        }
+
+        return view;
+    }
+
+    /// <summary>A view with the shape <paramref name="shape"/> computes from the tensor (called only when no view is cached).</summary>
+    public Tensor Of(Tensor tensor, Func<Tensor, int[]> shape)
+    {
+        if (!ReferenceEquals(tensor, source) || view is null || view.IsDisposed)
+        {
+            source = tensor;
+            view = tensor.Reshape(shape(tensor));
+        }
+
+        return view;
     }
 }

@@ -1,0 +1,91 @@
+using Gpu.Kernels;
+
+namespace Gpu.Runtime.Backends;
+
+/// <summary>A per-item quantity that the reductions sum (a loss term, the regularization penalty, a correct prediction).</summary>
+internal enum TermKind
+{
+    SquaredError,
+    BceWithLogits,
+    CrossEntropy,
+    Regularization,
+    Correct,
+}
+
+/// <summary>
+/// How ops run on one device, chosen once when the device is created (the way PyTorch's dispatcher
+/// or candle's backends separate an op's definition from its implementation): <see cref="HostBackend"/>
+/// runs them as vectorised .NET code on the CPU accelerator's memory, <see cref="KernelBackend"/>
+/// launches the ILGPU kernels of Gpu.Kernels (and cuBLAS for matrix products where it loads).
+/// The launchers in <see cref="Ops"/> validate every operand and then call exactly one method here
+/// through <see cref="Device.Dispatch"/>, which counts it; a backend never validates user input.
+/// Sizes are passed in explicitly, so no method needs to look at a tensor's shape.
+/// </summary>
+internal abstract class Backend : IDisposable
+{
+    /// <summary>What runs the ops, for reports: e.g. "host SIMD" or "ILGPU kernels, cuBLAS 12".</summary>
+    public abstract string Description { get; }
+
+    /// <summary>Compiles every kernel this backend may launch (nothing on the host path).</summary>
+    public abstract void CompileAll();
+
+    /// <summary>Kernels compiled so far.</summary>
+    public abstract int CompiledKernels { get; }
+
+    public abstract void Zero(Tensor y);
+
+    public abstract void Fill(Tensor y, float value);
+
+    public abstract void Relu(Tensor x, Tensor y);
+
+    public abstract void ReluBackward(Tensor y, Tensor dy, Tensor dx);
+
+    public abstract void Activation<TActivation>(TActivation f, Tensor x, Tensor y)
+        where TActivation : unmanaged, IActivation;
+
+    public abstract void ActivationBackward<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx)
+        where TActivation : unmanaged, IActivation;
+
+    public abstract void Multiply(Tensor a, Tensor b, Tensor y);
+
+    public abstract void DropoutMask(Tensor mask, ulong seed, long step, long offset, int threshold, float scale);
+
+    /// <summary>Rows <c>indices[offset ..]</c> of <paramref name="source"/> into <paramref name="destination"/>, rows of <paramref name="rowLength"/> elements.</summary>
+    public abstract void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength);
+
+    /// <summary>The product; <paramref name="algorithm"/> is the caller's request (Auto: the backend's choice).</summary>
+    public abstract void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm);
+
+    public abstract void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate);
+
+    /// <summary><c>output[0] = scale * sum of term(i)</c> over <paramref name="items"/> items (rows of <paramref name="width"/> for row-wise terms).</summary>
+    public abstract void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0);
+
+    /// <summary><c>output[i] = term(i)</c> (reduction 'none').</summary>
+    public abstract void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width);
+
+    /// <summary>The gradient of a loss with respect to its input, <paramref name="scale"/> = 1/n for 'mean'.</summary>
+    public abstract void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale);
+
+    public abstract void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h);
+
+    public abstract void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h);
+
+    public abstract void ConvPatches(Tensor x, Tensor patches, ConvShape s);
+
+    public abstract void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s);
+
+    public abstract void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns);
+
+    public abstract void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s);
+
+    public abstract void MaxPoolBackward(Tensor dy, IndexBuffer indices, Tensor dx, PoolShape s);
+
+    public abstract void AvgPool(Tensor x, Tensor y, PoolShape s);
+
+    public abstract void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s);
+
+    public virtual void Dispose()
+    {
+    }
+}

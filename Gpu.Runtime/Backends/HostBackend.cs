@@ -1,0 +1,195 @@
+using Gpu.Kernels;
+using Gpu.Runtime.Host;
+
+namespace Gpu.Runtime.Backends;
+
+/// <summary>
+/// The CPU device's default backend (<see cref="CpuProfile.Host"/>): every op as vectorised .NET
+/// code on the calling thread (large ones over all cores), directly on the CPU accelerator's
+/// memory, with no kernel launch and so no launch overhead. A matrix product may still be forced
+/// onto a kernel (<see cref="MatMulAlgorithm.RowBlocked"/>, <see cref="MatMulAlgorithm.Tiled"/>): it
+/// then goes to a <see cref="KernelBackend"/> made on first use. Every host op first waits for the
+/// stream (a forced kernel or a memset may be queued there), so the two never race.
+/// </summary>
+internal sealed unsafe class HostBackend(Device device) : Backend
+{
+    private KernelBackend? kernels;
+
+    public override string Description => "host SIMD";
+
+    public override int CompiledKernels => kernels?.CompiledKernels ?? 0;
+
+    // The host path launches no kernel: nothing to compile up front.
+    public override void CompileAll()
+    {
+    }
+
+    public override void Zero(Tensor y)
+    {
+        Begin();
+        y.HostSpan.Clear();
+    }
+
+    public override void Fill(Tensor y, float value)
+    {
+        Begin();
+        y.HostSpan.Fill(value);
+    }
+
+    public override void Relu(Tensor x, Tensor y)
+    {
+        Begin();
+        HostOps.Relu(x.HostSpan, y.HostSpan);
+    }
+
+    public override void ReluBackward(Tensor y, Tensor dy, Tensor dx)
+    {
+        Begin();
+        HostOps.ReluBackward(y.HostSpan, dy.HostSpan, dx.HostSpan);
+    }
+
+    public override void Activation<TActivation>(TActivation f, Tensor x, Tensor y)
+    {
+        Begin();
+        HostLayers.Activation(f, x.HostSpan, y.HostSpan);
+    }
+
+    public override void ActivationBackward<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx)
+    {
+        Begin();
+        HostLayers.ActivationBackward(f, x.HostSpan, y.HostSpan, dy.HostSpan, dx.HostSpan);
+    }
+
+    public override void Multiply(Tensor a, Tensor b, Tensor y)
+    {
+        Begin();
+        HostLayers.Multiply(a.HostSpan, b.HostSpan, y.HostSpan);
+    }
+
+    public override void DropoutMask(Tensor mask, ulong seed, long step, long offset, int threshold, float scale)
+    {
+        Begin();
+        HostLayers.DropoutMask(mask.HostSpan, seed, step, offset, threshold, scale);
+    }
+
+    public override void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength)
+    {
+        Begin();
+        HostOps.GatherRows(source.HostSpan, indices.HostSpan, offset, destination.HostSpan, rowLength);
+    }
+
+    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm)
+    {
+        var resolved = algorithm == MatMulAlgorithm.Auto ? device.MatMulAlgorithm : algorithm;
+        if (resolved is MatMulAlgorithm.Auto or MatMulAlgorithm.Host)
+        {
+            Begin();
+            HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
+            return;
+        }
+
+        kernels ??= new KernelBackend(device);
+        kernels.MatMul(op, a, b, c, bias, shape, resolved);
+    }
+
+    public override void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate)
+    {
+        Begin();
+        HostOps.ColumnSums(x.HostSpan, y.HostSpan, rows, columns, accumulate);
+    }
+
+    public override void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0)
+    {
+        Begin();
+        double sum = term switch
+        {
+            TermKind.SquaredError => HostOps.SquaredError(a.HostSpan, b.HostSpan),
+            TermKind.BceWithLogits => HostOps.BceWithLogits(a.HostSpan, b.HostSpan, []),
+            TermKind.CrossEntropy => HostOps.CrossEntropy(a.HostSpan, b.HostSpan, width, []),
+            TermKind.Correct => HostOps.Correct(a.HostSpan, b.HostSpan, width),
+            _ => HostOps.Regularization(a.HostSpan, l1, l2),
+        };
+        output.HostSpan[0] = (float)(sum * scale);
+    }
+
+    public override void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width)
+    {
+        Begin();
+        switch (term)
+        {
+            case TermKind.SquaredError: HostOps.SquaredErrorTerms(a.HostSpan, b.HostSpan, output.HostSpan); break;
+            case TermKind.BceWithLogits: HostOps.BceWithLogits(a.HostSpan, b.HostSpan, output.HostSpan); break;
+            default: HostOps.CrossEntropy(a.HostSpan, b.HostSpan, width, output.HostSpan); break;
+        }
+    }
+
+    public override void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale)
+    {
+        Begin();
+        switch (term)
+        {
+            case TermKind.SquaredError: HostOps.MseBackward(input.HostSpan, target.HostSpan, grad.HostSpan, 2f * scale); break;
+            case TermKind.BceWithLogits: HostOps.BceWithLogitsBackward(input.HostSpan, target.HostSpan, grad.HostSpan, scale); break;
+            default: HostOps.CrossEntropyBackward(input.HostSpan, target.HostSpan, grad.HostSpan, width, scale); break;
+        }
+    }
+
+    public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
+    {
+        Begin();
+        HostOps.Adam(p.HostSpan, g.HostSpan, m.HostSpan, v.HostSpan, vmax is null ? [] : vmax.HostSpan, h);
+    }
+
+    public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
+    {
+        Begin();
+        HostOps.Sgd(p.HostSpan, g.HostSpan, buffer is null ? [] : buffer.HostSpan, h);
+    }
+
+    public override void ConvPatches(Tensor x, Tensor patches, ConvShape s)
+    {
+        Begin();
+        HostLayers.Patches(x.HostPointer, patches.HostPointer, s);
+    }
+
+    public override void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s)
+    {
+        Begin();
+        HostLayers.PatchesBackward(dpatches.HostPointer, dx.HostPointer, s);
+    }
+
+    public override void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns)
+    {
+        Begin();
+        HostLayers.BatchedTranspose(x.HostPointer, y.HostPointer, batch, rows, columns);
+    }
+
+    public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)
+    {
+        Begin();
+        HostLayers.MaxPool(x.HostPointer, y.HostPointer, indices.HostPointer, s);
+    }
+
+    public override void MaxPoolBackward(Tensor dy, IndexBuffer indices, Tensor dx, PoolShape s)
+    {
+        Begin();
+        HostLayers.MaxPoolBackward(dy.HostPointer, indices.HostPointer, dx.HostPointer, s, dx.Length, dy.Length);
+    }
+
+    public override void AvgPool(Tensor x, Tensor y, PoolShape s)
+    {
+        Begin();
+        HostLayers.AvgPool(x.HostPointer, y.HostPointer, s);
+    }
+
+    public override void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s)
+    {
+        Begin();
+        HostLayers.AvgPoolBackward(dy.HostPointer, dx.HostPointer, s, dx.Length);
+    }
+
+    public override void Dispose() => kernels?.Dispose();
+
+    // A forced kernel or a memset may still be queued on the stream: wait for it before touching memory here.
+    private void Begin() => device.Accelerator.DefaultStream.Synchronize();
+}

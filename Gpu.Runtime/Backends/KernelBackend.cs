@@ -1,0 +1,313 @@
+using Gpu.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace Gpu.Runtime.Backends;
+
+/// <summary>
+/// Runs every op as an ILGPU kernel on the device's stream (CUDA, OpenCL, or the CPU accelerator
+/// for tests), with cuBLAS for matrix products on CUDA when it loads. Grid-stride kernels are sized
+/// by <see cref="LaunchGeometry"/>; reductions are two fixed-order stages through a scratch buffer,
+/// so results are deterministic per device.
+/// </summary>
+internal sealed class KernelBackend : Backend
+{
+    private readonly Device device;
+    private readonly KernelCache kernels;
+    private readonly LaunchGeometry geometry;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> scratch;
+    private CuBlasMatMul? cuBlas;
+    private bool cuBlasTried;
+
+    public KernelBackend(Device device)
+    {
+        this.device = device;
+        kernels = new KernelCache(device.Accelerator);
+        geometry = new LaunchGeometry(device.Accelerator);
+        scratch = device.Accelerator.Allocate1D<float>(geometry.MaxReductionGroups);
+    }
+
+    public override string Description =>
+        device.Kind == DeviceKind.Cuda
+            ? CuBlas is null ? $"ILGPU kernels (no cuBLAS: {CuBlasProblem})" : "ILGPU kernels, cuBLAS for matrix products"
+            : "ILGPU kernels";
+
+    /// <summary>Launch sizes of this accelerator.</summary>
+    public LaunchGeometry Geometry => geometry;
+
+    /// <summary>cuBLAS, or null when this is not CUDA or the library does not load (tried once).</summary>
+    public CuBlasMatMul? CuBlas
+    {
+        get
+        {
+            if (!cuBlasTried)
+            {
+                cuBlasTried = true;
+                if (device.Accelerator is CudaAccelerator cuda)
+                    cuBlas = CuBlasMatMul.TryCreate(cuda, out cuBlasProblem);
+                else
+                    cuBlasProblem = "not a CUDA device";
+            }
+
+            return cuBlas;
+        }
+    }
+
+    /// <summary>Why cuBLAS is not used, once it has been tried.</summary>
+    public string? CuBlasProblem => cuBlasTried ? cuBlasProblem : null;
+
+    private string? cuBlasProblem;
+
+    private AcceleratorStream Stream => device.Accelerator.DefaultStream;
+
+    public override int CompiledKernels => kernels.Compiled;
+
+    public override void CompileAll() => kernels.CompileAll(geometry.SupportsTiledMatMul);
+
+    public override void Zero(Tensor y) => y.View.MemSetToZero(Stream);
+
+    public override void Fill(Tensor y, float value)
+    {
+        int n = y.Length, threads = geometry.Threads(n);
+        kernels.Fill(Stream, threads, y.View, value, n, threads);
+    }
+
+    public override void Relu(Tensor x, Tensor y)
+    {
+        int n = x.Length, threads = geometry.Threads(n);
+        kernels.Relu(Stream, threads, x.View, y.View, n, threads);
+    }
+
+    public override void ReluBackward(Tensor y, Tensor dy, Tensor dx)
+    {
+        int n = y.Length, threads = geometry.Threads(n);
+        kernels.ReluBackward(Stream, threads, y.View, dy.View, dx.View, n, threads);
+    }
+
+    public override void Activation<TActivation>(TActivation f, Tensor x, Tensor y)
+    {
+        int n = x.Length, threads = geometry.Threads(n);
+        kernels.Activation<TActivation>()(Stream, threads, x.View, y.View, f, n, threads);
+    }
+
+    public override void ActivationBackward<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx)
+    {
+        int n = x.Length, threads = geometry.Threads(n);
+        kernels.ActivationBackward<TActivation>()(Stream, threads, x.View, y.View, dy.View, dx.View, f, n, threads);
+    }
+
+    public override void Multiply(Tensor a, Tensor b, Tensor y)
+    {
+        int n = a.Length, threads = geometry.Threads(n);
+        kernels.Multiply(Stream, threads, a.View, b.View, y.View, n, threads);
+    }
+
+    public override void DropoutMask(Tensor mask, ulong seed, long step, long offset, int threshold, float scale)
+    {
+        int n = mask.Length, threads = geometry.Threads(n);
+        kernels.DropoutMask(Stream, threads, mask.View, seed, step, offset, threshold, scale, n, threads);
+    }
+
+    public override void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength)
+    {
+        int n = destination.Length, threads = geometry.Threads(n);
+        kernels.GatherRows(Stream, threads, source.View, indices.View, destination.View, offset, rowLength, n, threads);
+    }
+
+    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm)
+    {
+        var resolved = Resolve(op, algorithm);
+        if (resolved == MatMulAlgorithm.CuBlas && bias is not null && shape.Accumulate != 0)
+            resolved = geometry.SupportsTiledMatMul ? MatMulAlgorithm.Tiled : MatMulAlgorithm.RowBlocked; // no bias epilogue on top of an accumulated C
+        var biasView = bias is null ? c.View : bias.View; // never read without HasBias
+        switch (resolved)
+        {
+            case MatMulAlgorithm.Host:
+                Stream.Synchronize();
+                unsafe
+                {
+                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
+                }
+
+                break;
+            case MatMulAlgorithm.RowBlocked:
+                int threads = (int)Math.Min(geometry.MaxThreads, (shape.M + MatMulKernels.RowBlock - 1) / MatMulKernels.RowBlock);
+                kernels.MatMulRowBlocked(Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
+                break;
+            case MatMulAlgorithm.Tiled:
+                var grid = new Index2D((shape.N + MatMulKernels.Tile - 1) / MatMulKernels.Tile, (shape.M + MatMulKernels.Tile - 1) / MatMulKernels.Tile);
+                var group = new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide);
+                kernels.MatMulTiled(Stream, new KernelConfig(grid, group), a.View, b.View, c.View, biasView, shape);
+                break;
+            default:
+                // cuBLAS has no bias epilogue: seed C with the bias rows, then C = A B + 1 C.
+                float beta = shape.Accumulate != 0 ? 1f : 0f;
+                if (bias is not null)
+                {
+                    int count = c.Length, broadcastThreads = geometry.Threads(count);
+                    kernels.BroadcastRows(Stream, broadcastThreads, bias.View, c.View, shape.N, count, broadcastThreads);
+                    beta = 1f;
+                }
+
+                CuBlas!.Gemm(a.View, b.View, c.View, shape, beta);
+                break;
+        }
+    }
+
+    public override void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate)
+    {
+        int groups = Math.Min(columns, geometry.MaxReductionGroups);
+        kernels.ColumnSums(Stream, new KernelConfig(groups, geometry.ReductionGroupSize), x.View, y.View, rows, columns, accumulate ? 1 : 0);
+    }
+
+    public override void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0)
+    {
+        switch (term)
+        {
+            case TermKind.SquaredError: Reduce(default(SquaredErrorTerm), a, b, output, items, width, scale); break;
+            case TermKind.BceWithLogits: Reduce(default(BceWithLogitsTerm), a, b, output, items, width, scale); break;
+            case TermKind.CrossEntropy: Reduce(default(CrossEntropyTerm), a, b, output, items, width, scale); break;
+            case TermKind.Correct: Reduce(default(CorrectTerm), a, b, output, items, width, scale); break;
+            default: Reduce(new RegularizationTerm { L1 = l1, L2 = l2 }, a, b, output, items, width, scale); break;
+        }
+    }
+
+    public override void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width)
+    {
+        switch (term)
+        {
+            case TermKind.SquaredError: LaunchTerms(default(SquaredErrorTerm), a, b, output, items, width); break;
+            case TermKind.BceWithLogits: LaunchTerms(default(BceWithLogitsTerm), a, b, output, items, width); break;
+            default: LaunchTerms(default(CrossEntropyTerm), a, b, output, items, width); break;
+        }
+    }
+
+    public override void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale)
+    {
+        switch (term)
+        {
+            case TermKind.SquaredError:
+            {
+                int n = input.Length, threads = geometry.Threads(n);
+                kernels.MseBackward(Stream, threads, input.View, target.View, grad.View, 2f * scale, n, threads);
+                break;
+            }
+
+            case TermKind.BceWithLogits:
+            {
+                int n = input.Length, threads = geometry.Threads(n);
+                kernels.BceWithLogitsBackward(Stream, threads, input.View, target.View, grad.View, scale, n, threads);
+                break;
+            }
+
+            default:
+            {
+                int threads = geometry.Threads(rows);
+                kernels.CrossEntropyBackward(Stream, threads, input.View, target.View, grad.View, scale, rows, width, threads);
+                break;
+            }
+        }
+    }
+
+    public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
+    {
+        int n = p.Length, threads = geometry.Threads(n);
+        kernels.Adam(Stream, threads, p.View, g.View, m.View, v.View, (vmax ?? v).View, h, n, threads); // v stands in when amsgrad is off: never touched
+    }
+
+    public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
+    {
+        int n = p.Length, threads = geometry.Threads(n);
+        kernels.Sgd(Stream, threads, p.View, g.View, (buffer ?? g).View, h, n, threads); // g stands in without momentum: never touched
+    }
+
+    public override void ConvPatches(Tensor x, Tensor patches, ConvShape s)
+    {
+        int n = patches.Length, threads = geometry.Threads(n);
+        kernels.ConvPatches(Stream, threads, x.View, patches.View, s, n, threads);
+    }
+
+    public override void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s)
+    {
+        int n = dx.Length, threads = geometry.Threads(n);
+        kernels.ConvPatchesBackward(Stream, threads, dpatches.View, dx.View, s, n, threads);
+    }
+
+    public override void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns)
+    {
+        int n = y.Length, threads = geometry.Threads(n);
+        kernels.BatchedTranspose(Stream, threads, x.View, y.View, rows, columns, n, threads);
+    }
+
+    public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)
+    {
+        int n = y.Length, threads = geometry.Threads(n);
+        kernels.MaxPool(Stream, threads, x.View, y.View, indices.View, s, n, threads);
+    }
+
+    public override void MaxPoolBackward(Tensor dy, IndexBuffer indices, Tensor dx, PoolShape s)
+    {
+        int n = dx.Length, threads = geometry.Threads(n);
+        kernels.MaxPoolBackward(Stream, threads, dy.View, indices.View, dx.View, s, n, threads);
+    }
+
+    public override void AvgPool(Tensor x, Tensor y, PoolShape s)
+    {
+        int n = y.Length, threads = geometry.Threads(n);
+        kernels.AvgPool(Stream, threads, x.View, y.View, s, n, threads);
+    }
+
+    public override void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s)
+    {
+        int n = dx.Length, threads = geometry.Threads(n);
+        kernels.AvgPoolBackward(Stream, threads, dy.View, dx.View, s, n, threads);
+    }
+
+    public override void Dispose()
+    {
+        scratch.Dispose();
+        if (cuBlas is not null)
+        {
+            device.Accelerator.Bind(); // cublasDestroy must run under this accelerator's context, whatever thread disposes
+            cuBlas.Dispose();
+        }
+    }
+
+    private MatMulAlgorithm Resolve(string op, MatMulAlgorithm requested)
+    {
+        var algorithm = requested == MatMulAlgorithm.Auto ? device.MatMulAlgorithm : requested;
+        switch (algorithm)
+        {
+            case MatMulAlgorithm.Auto:
+                if (device.Kind == DeviceKind.Cuda && CuBlas is not null)
+                    return MatMulAlgorithm.CuBlas;
+                return device.CpuProfile == CpuProfile.Fast || !geometry.SupportsTiledMatMul ? MatMulAlgorithm.RowBlocked : MatMulAlgorithm.Tiled;
+            case MatMulAlgorithm.Tiled when !geometry.SupportsTiledMatMul:
+                throw new InvalidOperationException($"{op}: the tiled kernel needs groups of 256 threads but {device.Info.Name} allows {device.Info.MaxGroupSize}.");
+            case MatMulAlgorithm.Host when device.Kind != DeviceKind.Cpu:
+                throw new InvalidOperationException($"{op}: the host path runs on CPU devices only, not on {device.Info.Name}.");
+            case MatMulAlgorithm.CuBlas when CuBlas is null:
+                throw new InvalidOperationException($"{op}: cuBLAS is not available on {device.Info.Name}: {CuBlasProblem}.");
+            default:
+                return algorithm;
+        }
+    }
+
+    // sum_i term(i) * scale into output[0]: a fixed-order two-stage reduction (deterministic).
+    private void Reduce<TTerm>(TTerm term, Tensor a, Tensor b, Tensor output, int items, int width, float scale)
+        where TTerm : unmanaged, IReductionTerm
+    {
+        int groupSize = geometry.ReductionGroupSize;
+        int groups = geometry.ReductionGroups(items);
+        kernels.PartialSums<TTerm>()(Stream, new KernelConfig(groups, groupSize), a.View, b.View, scratch.View, term, items, width);
+        kernels.FinalSum(Stream, new KernelConfig(1, groupSize), scratch.View, output.View, groups, scale);
+    }
+
+    private void LaunchTerms<TTerm>(TTerm term, Tensor a, Tensor b, Tensor output, int items, int width)
+        where TTerm : unmanaged, IReductionTerm
+    {
+        int threads = geometry.Threads(items);
+        kernels.Terms<TTerm>()(Stream, threads, a.View, b.View, output.View, term, items, width, threads);
+    }
+}

@@ -1,0 +1,105 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Gpu.Training;
+
+/// <summary>
+/// A serialisable description of one layer: each layer type has its own record (e.g.
+/// <see cref="Conv2dSpec"/>), marked with PyTorch's class name through <see cref="LayerTypeAttribute"/>,
+/// that rebuilds it with <see cref="Create"/>. Model files store a model as the list of these records
+/// (<see cref="ToJson"/>, <see cref="FromJson"/>), so adding a layer type touches no central list:
+/// the registry finds every record in this assembly, and <see cref="Register{TSpec}"/> adds others.
+/// </summary>
+public abstract record LayerSpec
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly Dictionary<string, Type> Registry = Discover();
+
+    /// <summary>PyTorch's class name of the layer, e.g. "Conv2d".</summary>
+    public string Type => GetType().GetCustomAttribute<LayerTypeAttribute>()?.Name
+        ?? throw new InvalidOperationException($"{GetType().Name} has no [LayerType] attribute.");
+
+    /// <summary>A new module of this description (not yet on a device).</summary>
+    public abstract Module Create();
+
+    /// <summary>The layer types the registry knows, by PyTorch name.</summary>
+    public static IReadOnlyCollection<string> KnownTypes
+    {
+        get
+        {
+            lock (Registry)
+                return [.. Registry.Keys.Order()];
+        }
+    }
+
+    /// <summary>Adds a layer record defined outside this assembly.</summary>
+    public static void Register<TSpec>()
+        where TSpec : LayerSpec
+    {
+        string name = typeof(TSpec).GetCustomAttribute<LayerTypeAttribute>()?.Name
+            ?? throw new ArgumentException($"{typeof(TSpec).Name} needs a [LayerType(\"...\")] attribute.");
+        lock (Registry)
+            Registry[name] = typeof(TSpec);
+    }
+
+    /// <summary>The records as a JSON array, each object's first field its "type".</summary>
+    public static string ToJson(IEnumerable<LayerSpec> specs)
+    {
+        var array = new JsonArray();
+        foreach (var spec in specs)
+        {
+            var fields = JsonSerializer.SerializeToNode(spec, spec.GetType(), Json)!.AsObject();
+            var item = new JsonObject { ["type"] = spec.Type };
+            foreach (var (key, value) in fields.ToList())
+            {
+                if (key == "type")
+                    continue;
+                fields.Remove(key);
+                item[key] = value;
+            }
+
+            array.Add(item);
+        }
+
+        return array.ToJsonString();
+    }
+
+    /// <summary>
+    /// Reads what <see cref="ToJson"/> wrote. Throws <see cref="JsonException"/> for malformed JSON
+    /// and <see cref="NotSupportedException"/> for a layer type the registry does not know.
+    /// </summary>
+    public static List<LayerSpec> FromJson(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        if (document.RootElement.ValueKind != JsonValueKind.Array)
+            throw new JsonException("the architecture is not a JSON array of layers.");
+        var specs = new List<LayerSpec>();
+        foreach (var element in document.RootElement.EnumerateArray())
+        {
+            if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+                throw new JsonException($"layer {specs.Count} has no \"type\".");
+            string name = typeElement.GetString()!;
+            Type? type;
+            lock (Registry)
+                Registry.TryGetValue(name, out type);
+            if (type is null)
+                throw new NotSupportedException($"layer {specs.Count} has unknown type '{name}' (known: {string.Join(", ", KnownTypes)}).");
+            specs.Add((LayerSpec)(element.Deserialize(type, Json) ?? throw new JsonException($"layer {specs.Count} is empty.")));
+        }
+
+        return specs;
+    }
+
+    private static Dictionary<string, Type> Discover() =>
+        typeof(LayerSpec).Assembly.GetTypes()
+            .Where(t => t.IsSubclassOf(typeof(LayerSpec)) && !t.IsAbstract && t.GetCustomAttribute<LayerTypeAttribute>() is not null)
+            .ToDictionary(t => t.GetCustomAttribute<LayerTypeAttribute>()!.Name);
+}
+
+/// <summary>Names a <see cref="LayerSpec"/> record by PyTorch's class name of its layer.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class LayerTypeAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+}
