@@ -4,57 +4,47 @@ using Gpu.Training;
 namespace Gpu.Tests;
 
 /// <summary>
-/// Backward passes of Linear, ReLU and every loss, checked through a whole model against central
-/// finite differences of the loss with respect to each parameter and each input.
+/// Backward passes checked through whole models against central finite differences of the loss
+/// with respect to every parameter and every input, on the default host device and on the kernels:
+/// MLPs with each loss, and a CNN with every layer type (convolutions with stride and padding,
+/// both poolings, the smooth activations, Flatten).
 /// </summary>
 [Collection(DeviceCollection.Name)]
 public sealed class GradientCheckTests(DeviceFixture devices)
 {
     [Theory]
-    [InlineData("mse", 1)]
-    [InlineData("mse", 3)]
-    [InlineData("bce", 2)]
-    [InlineData("ce", 4)]
-    public void ParameterGradientsMatchFiniteDifferences(string lossName, int outputs)
+    [InlineData("host", "mse", 1)]
+    [InlineData("host", "mse", 3)]
+    [InlineData("host", "bce", 2)]
+    [InlineData("host", "ce", 4)]
+    [InlineData("fast", "mse", 3)]
+    [InlineData("fast", "bce", 2)]
+    [InlineData("fast", "ce", 4)]
+    public void MlpGradientsMatchFiniteDifferences(string profile, string lossName, int outputs)
     {
-        var device = devices.Fast;
         const int batch = 6, inputs = 5;
-        using var model = new Sequential(new Linear(inputs, 7), new ReLU(), new Linear(7, 4), new ReLU(), new Linear(4, outputs)).To(device, seed: 3);
-        using var loss = Loss.FromName(lossName);
-        var xData = Numerics.Random(batch * inputs, 1, scale: 2f);
-        float[] yData = lossName switch
+        float[] targets = lossName switch
         {
             "ce" => [0f, 3f, 1f, 2f, 2f, 0f],
             "bce" => Numerics.Random(batch * outputs, 2).Select(v => (v + 1) / 2).ToArray(),
             _ => Numerics.Random(batch * outputs, 2),
         };
-        using var x = device.FromArray(xData, batch, inputs);
-        using var y = device.FromArray(yData, lossName == "ce" ? [batch, 1] : [batch, outputs]);
+        var model = new Sequential(new Linear(inputs, 7), new ReLU(), new Linear(7, 4), new ReLU(), new Linear(4, outputs));
+        Check(devices.Get(profile), model, lossName, Numerics.Random(batch * inputs, 1, scale: 2f), targets, lossName == "ce" ? 1 : outputs, 3e-3f);
+    }
 
-        var parameters = model.Parameters();
-        parameters.ZeroGrad();
-        loss.Forward(model.Forward(x), y);
-        model.Backward(loss.Backward());
-        var analytic = parameters.Gradients.ToArray();
-        var values = parameters.Values.ToArray();
-
-        double LossAt(float[] p)
-        {
-            parameters.Values.CopyFrom(p);
-            return loss.Forward(model.Forward(x), y).Item();
-        }
-
-        // Central differences in float32: h trades rounding against curvature (and ReLU kinks).
-        const float h = 3e-3f;
-        for (int i = 0; i < values.Length; i++)
-        {
-            var plus = (float[])values.Clone();
-            plus[i] += h;
-            var minus = (float[])values.Clone();
-            minus[i] -= h;
-            double numeric = (LossAt(plus) - LossAt(minus)) / (2 * h);
-            Numerics.AssertClose(numeric, analytic[i], 3e-4, 3e-2, $"{lossName} d/d{ParameterName(parameters, i)}");
-        }
+    [Theory]
+    [InlineData("host")]
+    [InlineData("fast")]
+    public void CnnGradientsMatchFiniteDifferences(string profile)
+    {
+        const int batch = 3;
+        var model = new Sequential(new TensorShape(2, 7, 6),
+            new Conv2d(2, 3, 3, stride: 2, padding: 1), new GELU(), new AvgPool2d(2, 1),
+            new Conv2d(3, 4, 2, padding: 1), new Tanh(), new MaxPool2d(2),
+            new Flatten(), new LeakyReLU(0.1f), new Linear(8, 5), new Sigmoid(), new Linear(5, 3));
+        float[] labels = [2f, 0f, 1f];
+        Check(devices.Get(profile), model, "ce", Numerics.Random(batch * 2 * 7 * 6, 4, scale: 1.5f), labels, 1, 2e-3f);
     }
 
     [Fact]
@@ -77,38 +67,41 @@ public sealed class GradientCheckTests(DeviceFixture devices)
         Assert.All(p.Gradients.ToArray(), v => Assert.Equal(0f, v));
     }
 
-    [Fact]
-    public void InputGradientMatchesFiniteDifferences()
+    // The analytic gradients of the loss with respect to every parameter and every input element,
+    // against central differences (float32: h trades rounding against curvature and kinks).
+    private static void Check(Device device, Sequential model, string lossName, float[] input, float[] targets, int targetColumns, float h)
     {
-        // The first layer skips dX in training; a ReLU-first model still needs none. Check dX of a
-        // Linear that is not first, through ReLU, by perturbing the hidden activations' producer.
-        var device = devices.Fast;
-        var first = new Linear(2, 3);
-        var relu = new ReLU();
-        var second = new Linear(3, 1);
-        using var model = new Sequential(first, relu, second).To(device, seed: 5);
-        using var loss = new MSELoss();
-        using var x = device.FromArray([0.5f, -1.5f, 2f, 0.25f], 2, 2);
-        using var y = device.FromArray([1f, -1f], 2, 1);
-        var hidden = relu.Forward(first.Forward(x));
-        var hiddenHost = hidden.ToArray();
-        loss.Forward(second.Forward(hidden), y);
-        var dHidden = second.Backward(loss.Backward())!.ToArray();
+        using var _ = model;
+        model.InputRequiresGrad = true;
+        model.To(device, seed: 3);
+        using var loss = Loss.FromName(lossName);
+        int batch = targets.Length / targetColumns;
+        using var x = device.FromArray(input, [batch, .. model.InputShape.ToArray()]);
+        using var y = device.FromArray(targets, batch, targetColumns);
 
-        using var probe = device.Zeros(2, 3);
-        const float h = 1e-3f;
-        for (int i = 0; i < hiddenHost.Length; i++)
+        var parameters = model.Parameters();
+        parameters.ZeroGrad();
+        loss.Forward(model.Forward(x), y);
+        var dx = model.Backward(loss.Backward())!.ToArray();
+        var dp = parameters.Gradients.ToArray();
+
+        double LossAtParameters(float[] p)
         {
-            var plus = (float[])hiddenHost.Clone();
-            plus[i] += h;
-            var minus = (float[])hiddenHost.Clone();
-            minus[i] -= h;
-            probe.CopyFrom(plus);
-            double up = loss.Forward(second.Forward(probe), y).Item();
-            probe.CopyFrom(minus);
-            double down = loss.Forward(second.Forward(probe), y).Item();
-            Numerics.AssertClose((up - down) / (2 * h), dHidden[i], 1e-4, 1e-2, $"dX[{i}]");
+            parameters.Values.CopyFrom(p);
+            return loss.Forward(model.Forward(x), y).Item();
         }
+
+        var values = parameters.Values.ToArray();
+        Numerics.AssertMatchesCentralDifferences(values, LossAtParameters, dp, h, 3e-4, 3e-2, i => $"{lossName} d/d{ParameterName(parameters, i)}");
+        parameters.Values.CopyFrom(values);
+
+        double LossAtInput(float[] at)
+        {
+            x.CopyFrom(at);
+            return loss.Forward(model.Forward(x), y).Item();
+        }
+
+        Numerics.AssertMatchesCentralDifferences(input, LossAtInput, dx, h, 3e-4, 3e-2, i => $"{lossName} d/dx[{i}]");
     }
 
     private static string ParameterName(ParameterCollection parameters, int flatIndex)

@@ -37,6 +37,28 @@ public static class Numerics
     public static void AssertClose(double expected, double actual, double atol, double rtol, string what = "") =>
         AssertClose([(float)expected], [(float)actual], atol, rtol, what);
 
+    /// <summary>
+    /// Checks an analytic gradient against central differences: for every element i of
+    /// <paramref name="point"/>, <c>(f(x + h e_i) - f(x - h e_i)) / 2h</c> must be within
+    /// <c>atol + rtol |numeric|</c> of <c>analytic[i]</c>. <paramref name="f"/> is evaluated in double
+    /// from float inputs; <paramref name="name"/> names element i in the failure message.
+    /// </summary>
+    public static void AssertMatchesCentralDifferences(
+        float[] point, Func<float[], double> f, ReadOnlySpan<float> analytic, float h, double atol, double rtol, Func<int, string> name)
+    {
+        Assert.Equal(point.Length, analytic.Length);
+        var probe = (float[])point.Clone();
+        for (int i = 0; i < point.Length; i++)
+        {
+            probe[i] = point[i] + h;
+            double up = f(probe);
+            probe[i] = point[i] - h;
+            double down = f(probe);
+            probe[i] = point[i];
+            AssertClose((up - down) / (2 * h), analytic[i], atol, rtol, name(i));
+        }
+    }
+
     /// <summary>Uniform values in [-1, 1) from a seeded generator.</summary>
     public static float[] Random(int count, int seed, float scale = 1f)
     {

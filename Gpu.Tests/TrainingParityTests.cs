@@ -26,6 +26,17 @@ public sealed class TrainingParityTests(DeviceFixture devices)
     public void MatchesPyTorchEpochByEpoch(string profile, string name) => Run(devices.Get(profile), name);
 
     /// <summary>
+    /// A small CNN on real digits (conv, relu, maxpool, conv, relu, maxpool, flatten, linear) and an
+    /// MLP with GELU, Dropout (PyTorch applying our masks) and Tanh, validated in evaluation mode.
+    /// </summary>
+    [Theory]
+    [InlineData("host", "cnn")]
+    [InlineData("fast", "cnn")]
+    [InlineData("host", "dropout_mlp")]
+    [InlineData("fast", "dropout_mlp")]
+    public void LayerModelsMatchPyTorchEpochByEpoch(string profile, string name) => Run(devices.Get(profile), name, cases: "layer_training_cases.json");
+
+    /// <summary>
     /// The first epochs on the GPU-like CPU profile (tiled matmul, 256-thread group reductions). The
     /// CPU accelerator emulates 256 threads per group with OS threads, about 1 s per epoch here, so
     /// the whole runs are left to the fast profile and to CUDA.
@@ -35,17 +46,19 @@ public sealed class TrainingParityTests(DeviceFixture devices)
     [InlineData("cross_entropy")]
     public void MatchesPyTorchOnTheGpuLikeProfile(string name) => Run(devices.GpuLike, name, epochs: 3);
 
+    [Fact]
+    public void CnnMatchesPyTorchOnTheGpuLikeProfile() => Run(devices.GpuLike, "cnn", epochs: 1, cases: "layer_training_cases.json");
+
     /// <summary>Trains one fixture case on a device and compares with PyTorch (all epochs, or the first few).</summary>
-    internal static void Run(Device device, string name, int? epochs = null)
+    internal static void Run(Device device, string name, int? epochs = null, string cases = "training_cases.json")
     {
-        using var doc = Fixture.Json("training_cases.json");
+        using var doc = Fixture.Json(cases);
         var c = doc.RootElement.GetProperty("cases").GetProperty(name);
-        var layers = c.GetProperty("layers").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         var targets = c.GetProperty("targets").EnumerateArray().Select(e => e.GetString()!).ToList();
         var train = CsvLoader.Load(Fixture.PathOf($"{name}_train.csv"), targets);
         var validation = CsvLoader.Load(Fixture.PathOf($"{name}_val.csv"), targets);
 
-        using var model = Sequential.Mlp(layers[0], layers[1..^1], layers[^1]).To(device);
+        using var model = Build(c).To(device);
         ModelFile.LoadWeights(Fixture.PathOf($"{name}_init.safetensors"), model);
         using var loss = Loss.FromName(c.GetProperty("loss").GetString()!);
         using var optimizer = CreateOptimizer(c, model.Parameters());
@@ -69,6 +82,19 @@ public sealed class TrainingParityTests(DeviceFixture devices)
         Assert.Equal(final.Tensors.Keys.Order(), ours.Keys.Order());
         foreach (var (key, tensor) in final.Tensors)
             Numerics.AssertClose(tensor.Data, ours[key], 1e-6, 1e-5, $"{name} final {key}");
+    }
+
+    // An MLP from its widths, or any architecture from its layer records and input shape.
+    private static Sequential Build(JsonElement c)
+    {
+        if (c.TryGetProperty("architecture", out var architecture))
+        {
+            var shape = c.GetProperty("input_shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            return Sequential.FromSpecs(LayerSpec.FromJson(architecture.GetRawText()), new TensorShape(shape));
+        }
+
+        var layers = c.GetProperty("layers").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        return Sequential.Mlp(layers[0], layers[1..^1], layers[^1]);
     }
 
     private static Optimizer CreateOptimizer(JsonElement c, ParameterCollection parameters)

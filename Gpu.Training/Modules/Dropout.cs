@@ -74,7 +74,7 @@ public sealed class Dropout : Module
 
     internal override void Seed(ulong seed) => this.seed = seed;
 
-    internal override void SetRandomPosition(long step, long firstRow)
+    internal override void MoveRandomTo(long step, long firstRow)
     {
         this.step = step;
         this.firstRow = firstRow;

@@ -79,7 +79,7 @@ public abstract class Module : IDisposable
     /// Where a random layer's next draw starts: <paramref name="step"/> (the optimizer step) and the
     /// global index of the batch's first row, so that any split of a batch draws what one process would.
     /// </summary>
-    internal virtual void SetRandomPosition(long step, long firstRow)
+    internal virtual void MoveRandomTo(long step, long firstRow)
     {
     }
 

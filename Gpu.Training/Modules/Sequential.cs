@@ -50,12 +50,33 @@ public sealed class Sequential : Module
             }
         }
 
-        // The data needs no gradient, and neither does anything before the first parameter.
-        bool parametersBefore = false;
-        foreach (var module in this.modules)
+        SetGradientFlags();
+    }
+
+    /// <summary>
+    /// When true, <see cref="Module.Backward"/> returns the gradient with respect to the model's input
+    /// (PyTorch's <c>x.requires_grad = True</c>: saliency maps, checks). Off by default: the data needs
+    /// no gradient, and neither does any layer before the first parameter, which saves their backward work.
+    /// </summary>
+    public bool InputRequiresGrad
+    {
+        get => inputRequiresGrad;
+        set
         {
-            module.ComputesInputGradient = parametersBefore;
-            parametersBefore |= module.ParameterShapes.Any();
+            inputRequiresGrad = value;
+            SetGradientFlags();
+        }
+    }
+
+    private bool inputRequiresGrad;
+
+    private void SetGradientFlags()
+    {
+        bool needed = inputRequiresGrad;
+        foreach (var module in modules)
+        {
+            module.ComputesInputGradient = needed;
+            needed |= module.ParameterShapes.Any();
         }
     }
 
@@ -183,10 +204,23 @@ public sealed class Sequential : Module
         return grad;
     }
 
-    internal override void SetRandomPosition(long step, long firstRow)
+    /// <summary>
+    /// Where random layers (Dropout) draw next: <paramref name="step"/> (the trainer passes the
+    /// optimizer's step count) and the index of the batch's first row within the whole batch, so
+    /// that a batch split across processes draws what one process would. Each training forward
+    /// then moves to the next step by itself.
+    /// </summary>
+    public void SetRandomPosition(long step, long firstRow)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
+        MoveRandomTo(step, firstRow);
+    }
+
+    internal override void MoveRandomTo(long step, long firstRow)
     {
         foreach (var module in modules)
-            module.SetRandomPosition(step, firstRow);
+            module.MoveRandomTo(step, firstRow);
     }
 
     /// <summary>Copies of every parameter, by state_dict name (synchronises the device).</summary>
