@@ -28,8 +28,9 @@ internal static class PredictCommand
 
     private static int Run(CommandContext context, string modelPath, string dataPath, string? outputPath, string? deviceName)
     {
-        if (outputPath is not null && new[] { modelPath, dataPath }.Select(Path.GetFullPath).Contains(Path.GetFullPath(outputPath)))
-            throw new UsageException($"--out {outputPath} would overwrite an input file.");
+        Paths.CheckDistinct([("--model", modelPath), ("--data", dataPath)], [("--out", outputPath)]);
+        if (outputPath is not null)
+            AtomicFile.CheckWritable(outputPath);
         using var device = Device.Create(deviceName);
         using var saved = ModelFile.Load(modelPath, device);
         var info = saved.Info;

@@ -12,7 +12,20 @@ internal static class TrainCommand
         var val = new Option<string?>("--val") { Description = "Validation data: a CSV file with the same columns.", HelpName = "PATH" };
         var valSplit = new Option<double?>("--val-split") { Description = "Hold out this fraction of --data for validation (seeded).", HelpName = "F" };
         var target = new Option<string?>("--target") { Description = "Target column names, comma-separated [last column].", HelpName = "NAMES" };
-        var layers = new Option<string>("--layers") { Description = "Hidden layer widths, comma-separated; empty for none.", DefaultValueFactory = _ => "20" };
+        var layers = new Option<string?>("--layers") { Description = "MLP shorthand: hidden layer widths, comma-separated; empty for none [20].", HelpName = "WIDTHS" };
+        var model = new Option<string?>("--model")
+        {
+            Description = "Any model, as comma-separated layers (instead of --layers), e.g. \"conv(16,3,padding=1),relu,maxpool(2),flatten,linear(10)\". "
+                + "Words: conv(out,kernel[,stride=S][,padding=P]), maxpool(k[,stride=S]), avgpool(k[,stride=S]), flatten, linear(out), dropout(p), "
+                + "relu, tanh, sigmoid, gelu, leakyrelu[(slope)]. Input channels and features follow from --input-shape; the last layer's outputs "
+                + "must match the targets (the classes for --loss ce).",
+            HelpName = "SPEC",
+        };
+        var inputShape = new Option<string?>("--input-shape")
+        {
+            Description = "The shape one CSV row holds, e.g. 1,8,8 for 8x8 grey images (pixels in C, H, W order, as PyTorch flattens them) [the feature count].",
+            HelpName = "C,H,W",
+        };
         var loss = new Option<string>("--loss") { Description = "Loss: mse, bce (BCEWithLogits) or ce (cross-entropy over class indices).", DefaultValueFactory = _ => "mse" }
             .AcceptOnlyFromAmong("mse", "bce", "ce");
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer.", DefaultValueFactory = _ => "adam" }
@@ -39,9 +52,9 @@ internal static class TrainCommand
         var logEvery = new Option<int>("--log-every") { Description = "Print the losses every N epochs.", DefaultValueFactory = _ => 10, HelpName = "N" };
         var standardize = new Option<bool>("--standardize") { Description = "Standardise features (statistics saved with the model)." };
 
-        var command = new Command("train", "Train an MLP. With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
+        var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
-            data, val, valSplit, target, layers, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
+            data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
             patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize,
         };
         command.SetAction(parse =>
@@ -54,7 +67,9 @@ internal static class TrainCommand
                 Val = parse.GetValue(val),
                 ValSplit = parse.GetValue(valSplit),
                 Targets = SplitList(parse.GetValue(target)),
-                Layers = ParseLayers(parse.GetValue(layers)!),
+                Layers = parse.GetValue(layers) is { } widths ? ParseLayers(widths) : null,
+                Model = parse.GetValue(model),
+                InputShape = parse.GetValue(inputShape) is { } shape ? ParseShape(shape) : null,
                 Loss = parse.GetValue(loss)!,
                 Optimizer = parse.GetValue(optimizer)!,
                 Lr = parse.GetValue(lr),
@@ -76,6 +91,7 @@ internal static class TrainCommand
                 Report = parse.GetValue(report),
                 LogEvery = parse.GetValue(logEvery),
                 Standardize = parse.GetValue(standardize),
+                Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
             };
             settings.Validate();
             return new TrainJob(context, settings).Run();
@@ -86,16 +102,36 @@ internal static class TrainCommand
     private static List<string> SplitList(string? text) =>
         text is null ? [] : [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
 
+    // Widths separated by commas, each a positive integer; an empty text means no hidden layer.
     private static List<int> ParseLayers(string text)
     {
         var widths = new List<int>();
-        foreach (var part in SplitList(text))
+        if (text.Trim().Length == 0)
+            return widths;
+        var parts = text.Split(',');
+        for (int i = 0; i < parts.Length; i++)
         {
+            string part = parts[i].Trim();
+            if (part.Length == 0)
+                throw new UsageException($"--layers takes positive integer widths separated by commas (e.g. 20,20), but width {i + 1} of '{text}' is empty.");
             if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int width) || width < 1)
-                throw new UsageException($"--layers takes positive integer widths separated by commas (e.g. 20,20), got '{text}'.");
+                throw new UsageException($"--layers takes positive integer widths separated by commas (e.g. 20,20), but width {i + 1} of '{text}' is '{part}'.");
             widths.Add(width);
         }
 
         return widths;
+    }
+
+    private static List<int> ParseShape(string text)
+    {
+        var dims = new List<int>();
+        foreach (var part in text.Split(','))
+        {
+            if (!int.TryParse(part.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int d) || d < 1)
+                throw new UsageException($"--input-shape takes positive integers separated by commas (e.g. 1,8,8 or 3,32,32), got '{text}'.");
+            dims.Add(d);
+        }
+
+        return dims;
     }
 }

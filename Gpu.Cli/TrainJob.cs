@@ -1,7 +1,6 @@
 using System.Globalization;
 using Gpu.Runtime;
 using Gpu.Training;
-using Spectre.Console;
 
 namespace Gpu.Cli;
 
@@ -14,6 +13,10 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
     public int Run()
     {
+        // Every output must be writable before any work: a bad path is found now, not after training.
+        foreach (var output in new[] { s.Save, s.Checkpoint, s.Report }.OfType<string>())
+            AtomicFile.CheckWritable(output);
+
         using var device = Device.Create(s.Device);
         context.Out.WriteLine($"Device: {device}");
         var (train, validation) = LoadData();
@@ -27,22 +30,30 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         using var loss = Loss.FromName(s.Loss);
-        using var fresh = resumed is null ? NewModel(device, train, validation) : null;
-        var model = resumed?.Model ?? fresh!;
         if (resumed is not null)
-            CheckResumable(resumed, train);
+            ModelSetup.CheckResumable(s, resumed, train, validation);
+        using var fresh = resumed is null ? ModelSetup.Create(s, device, train, validation) : null;
+        var model = resumed?.Model ?? fresh!;
         using var freshOptimizer = resumed is null
             ? Optimizer.Create(s.Optimizer, model.Parameters(), s.Lr, s.WeightDecay, s.Momentum, s.L1, s.L2)
             : null;
         var optimizer = resumed?.Optimizer ?? freshOptimizer!;
         int startEpoch = resumed?.Epoch ?? 0;
+        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer));
+        if (model.IsMlp)
+            context.Out.WriteLine($"Model: MLP {model.Summary}, {model.ParameterCount} parameters");
+        else
+            context.Out.WriteLine($"Model: {Module.Describe(model.InputShape)} {Architecture.Format(model)}, {model.ParameterCount} parameters");
+
         if (startEpoch >= s.Epochs)
         {
-            context.Out.WriteLine($"Nothing to do: the checkpoint has completed {startEpoch} of {s.Epochs} epochs.");
+            // Nothing left to train: the outputs asked for are written from the checkpoint's state,
+            // so that an older file at those paths never passes for this run's result.
+            context.Out.WriteLine($"Nothing to train: {s.Resume} has completed {startEpoch} of {s.Epochs} epochs.");
+            WriteOutputs(device, model, optimizer, info, new TrainingHistory(), null);
             return ExitCode.Ok;
         }
 
-        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer));
         bool shuffle = s.Shuffle ?? s.BatchSize > 0;
         var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience));
 
@@ -52,15 +63,12 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         trainer.EpochCompleted += e =>
         {
             if (e.Epoch % s.LogEvery == 0)
-            {
-                progress.WriteLine(e.ValLoss is { } v
-                    ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}"
-                    : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}");
-            }
+                progress.WriteLine(EpochLine(e));
 
+            // The trainer raises this only for epochs whose weights are finite.
             if (s.Checkpoint is not null && ((e.Epoch + 1) % checkpointEvery == 0 || e.Epoch + 1 == s.Epochs))
             {
-                TrainingCheckpoint.Save(s.Checkpoint, model, optimizer, e.Epoch + 1, info);
+                TrainingCheckpoint.Save(s.Checkpoint, model, optimizer, e.Epoch + 1, info, trainer.EarlyStopping);
                 lastCheckpoint = e.Epoch + 1;
             }
 
@@ -78,7 +86,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         TrainingHistory history;
         try
         {
-            history = progress.Run(() => trainer.Fit(train, validation, startEpoch));
+            history = progress.Run(() => trainer.Fit(train, validation, startEpoch, earlyStopping: resumed?.EarlyStopping));
         }
         catch (TrainingDivergedException e)
         {
@@ -91,11 +99,23 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
         double? energyAfter = device.ReadEnergyJoules();
         double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
-        var summary = Summarise(device, model, history, energy);
         if (history.StoppedEarly)
             context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
-        context.Out.WriteLine(summary.Text);
+        WriteOutputs(device, model, optimizer, info, history, energy);
+        return ExitCode.Ok;
+    }
 
+    private static string EpochLine(EpochResult e)
+    {
+        string line = e.ValLoss is { } v ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}" : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}";
+        return e.ValAccuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}") : line;
+    }
+
+    // The closing summary, then the model and the report when asked for.
+    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, ModelInfo info, TrainingHistory history, double? energy)
+    {
+        var summary = Summarise(device, model, history, energy);
+        context.Out.WriteLine(summary.Text);
         if (s.Save is not null)
         {
             ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, history) });
@@ -107,8 +127,6 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             summary.Report.Write(s.Report);
             context.Out.WriteLine($"Wrote the report to {s.Report}");
         }
-
-        return ExitCode.Ok;
     }
 
     private (Dataset Train, Dataset? Validation) LoadData()
@@ -136,41 +154,6 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         return (train, null);
-    }
-
-    private Sequential NewModel(Device device, Dataset train, Dataset? validation)
-    {
-        int outputs = train.TargetCount;
-        if (s.Loss == "ce")
-        {
-            if (train.TargetCount != 1)
-                throw new UsageException($"--loss ce needs one target column of class indices, got {train.TargetCount}.");
-            float max = train.Targets.Concat(validation?.Targets ?? []).Max();
-            outputs = (int)Math.Floor(max) + 1;
-            if (outputs < 2)
-                throw new UsageException("--loss ce needs at least two classes (labels 0, 1, ...).");
-        }
-
-        var model = Sequential.Mlp(train.FeatureCount, s.Layers, outputs).To(device, s.Seed);
-        try
-        {
-            if (s.Init is not null)
-                ModelFile.LoadWeights(s.Init, model);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
-    private void CheckResumable(ResumedTraining resumed, Dataset train)
-    {
-        if (resumed.Info.Loss != s.Loss)
-            throw new UsageException($"{s.Resume} was trained with --loss {resumed.Info.Loss}, not {s.Loss}.");
-        if (!resumed.Info.FeatureNames.SequenceEqual(train.FeatureNames))
-            throw new UsageException($"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", train.FeatureNames)}.");
     }
 
     private Dictionary<string, string> Extra(Device device, Optimizer optimizer, TrainingHistory? history = null)
@@ -204,9 +187,9 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {device.Info.KindName} ({device.Info.Name}) in {seconds:F3} s: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s; energy: {energyText}.");
         var last = history.Last;
         var report = new TrainingReport(
-            new ReportDevice(device.Info.KindName, device.Info.Name),
-            new ReportModel(model.LayerWidths, model.ParameterCount),
-            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.Seconds))],
+            new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
+            new ReportModel(model.IsMlp ? model.LayerWidths : null, Architecture.Format(model), model.InputShape.ToArray(), model.ParameterCount),
+            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, e.Seconds))],
             last?.Loss,
             last?.ValLoss,
             seconds,
@@ -220,48 +203,4 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
     /// <summary>Shortest round-trip form, as Python prints a float (<c>repr</c>).</summary>
     internal static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
-}
-
-/// <summary>
-/// Progress for long runs: a live bar (epoch, loss, throughput, time left) when stdout is a
-/// terminal, plain lines otherwise.
-/// </summary>
-internal sealed class TrainingProgress(CommandContext context, int epochs, int startEpoch)
-{
-    private ProgressTask? task;
-    private double samples;
-    private double seconds;
-
-    public T Run<T>(Func<T> work)
-    {
-        if (!context.Interactive)
-            return work();
-        return AnsiConsole.Progress()
-            .AutoClear(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                task = ctx.AddTask("training", maxValue: epochs - startEpoch);
-                return work();
-            });
-    }
-
-    public void WriteLine(string line)
-    {
-        if (context.Interactive)
-            AnsiConsole.WriteLine(line);
-        else
-            context.Out.WriteLine(line);
-    }
-
-    public void Update(EpochResult e)
-    {
-        if (task is null)
-            return;
-        samples += e.Samples;
-        seconds += e.Seconds;
-        task.Increment(1);
-        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} {samples / Math.Max(seconds, 1e-9):F0} samples/s"));
-    }
 }

@@ -3,11 +3,22 @@ namespace Gpu.Cli;
 /// <summary>The flags of `train`, after parsing; <see cref="Validate"/> rejects bad values and combinations.</summary>
 internal sealed record TrainSettings
 {
+    /// <summary>The hidden widths of the default model when neither --layers nor --model is given.</summary>
+    public static readonly IReadOnlyList<int> DefaultLayers = [20];
+
     public string? Data { get; init; }
     public string? Val { get; init; }
     public double? ValSplit { get; init; }
     public IReadOnlyList<string> Targets { get; init; } = [];
-    public IReadOnlyList<int> Layers { get; init; } = [20];
+
+    /// <summary>--layers as given, or null when absent (the model then comes from --model, the checkpoint, or <see cref="DefaultLayers"/>).</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+
+    /// <summary>--model, the one-line architecture (Gpu.Training.Architecture).</summary>
+    public string? Model { get; init; }
+
+    /// <summary>--input-shape: the sample shape a CSV row holds (C, H, W for images); null: one value per feature.</summary>
+    public IReadOnlyList<int>? InputShape { get; init; }
     public string Loss { get; init; } = "mse";
     public string Optimizer { get; init; } = "adam";
     public double Lr { get; init; } = 1e-3;
@@ -30,6 +41,9 @@ internal sealed record TrainSettings
     public int LogEvery { get; init; } = 10;
     public bool Standardize { get; init; }
 
+    /// <summary>The flags the user gave (with a value of their own), e.g. "--lr": what may contradict a checkpoint.</summary>
+    public IReadOnlySet<string> Given { get; init; } = new HashSet<string>();
+
     public void Validate()
     {
         Require(double.IsFinite(Lr) && Lr >= 0, $"--lr must be a finite number >= 0, got {Lr}.");
@@ -44,20 +58,23 @@ internal sealed record TrainSettings
         Require(Patience is null or >= 1, $"--patience must be at least 1, got {Patience}.");
         Require(ValSplit is null || (ValSplit > 0 && ValSplit < 1), $"--val-split must lie strictly between 0 and 1, got {ValSplit}.");
         Require(Val is null || ValSplit is null, "--val and --val-split cannot be used together.");
-        Require(Data is not null || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize),
-            "--val, --val-split, --target and --standardize need --data.");
+        Require(Data is not null || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && InputShape is null),
+            "--val, --val-split, --target, --standardize and --input-shape need --data.");
         Require(CheckpointEvery is null || Checkpoint is not null, "--checkpoint-every needs --checkpoint PATH.");
         Require(CheckpointEvery is null or >= 1, $"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         Require(Init is null || Resume is null, "--init and --resume cannot be used together: a checkpoint already holds the weights.");
-        Require(Layers.All(l => l >= 1), "--layers takes positive widths, e.g. 20,20.");
+        Require(Layers is null || Model is null, "--layers and --model cannot be used together: --layers is the shorthand for an MLP, --model describes any model.");
 
-        var inputs = new[] { Data, Val, Init }.OfType<string>().Select(Path.GetFullPath).ToList();
-        foreach (var (flag, output) in new[] { ("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report) })
-        {
-            if (output is not null && inputs.Contains(Path.GetFullPath(output)))
-                throw new UsageException($"{flag} {output} would overwrite an input file.");
-        }
+        // Every output against every input and every other output, as the OS resolves the paths. A
+        // checkpoint may be continued in place (--resume X --checkpoint X); nothing else may share a file.
+        Paths.CheckDistinct(
+            [("--data", Data), ("--val", Val), ("--init", Init), ("--resume", Resume)],
+            [("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report)],
+            ("--checkpoint", "--resume"));
     }
+
+    /// <summary>The hidden widths of the MLP to build: --layers, else the default.</summary>
+    public IReadOnlyList<int> MlpLayers => Layers ?? DefaultLayers;
 
     private static void Require(bool condition, string message)
     {

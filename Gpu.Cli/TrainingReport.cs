@@ -29,8 +29,12 @@ internal sealed record TrainingReport(
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 }
 
-internal sealed record ReportDevice(string Kind, string Name);
+internal sealed record ReportDevice(string Kind, string Name, string Backend);
 
-internal sealed record ReportModel(IReadOnlyList<int> Layers, long Parameters);
+/// <param name="Layers">An MLP's widths (input, hidden..., output), or null for other models.</param>
+/// <param name="Architecture">The model in --model's grammar.</param>
+/// <param name="InputShape">The sample shape the model takes.</param>
+/// <param name="Parameters">Scalar parameters.</param>
+internal sealed record ReportModel(IReadOnlyList<int>? Layers, string Architecture, IReadOnlyList<int> InputShape, long Parameters);
 
-internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double Seconds);
+internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double Seconds);

@@ -5,21 +5,35 @@ namespace Gpu.Tests;
 
 /// <summary>
 /// A training step on the host path allocates no managed memory once warm: activations,
-/// gradients and their views are reused, and launchers build error messages only when they throw.
-/// Thousands of steps per second would otherwise keep the garbage collector busy.
+/// gradients and their views are reused, launchers build error messages only when they throw, and
+/// the trainer makes its per-step views once per Fit. Thousands of steps per second would otherwise
+/// keep the garbage collector busy.
 /// </summary>
 [Collection(DeviceCollection.Name)]
 public sealed class AllocationTests(DeviceFixture devices)
 {
-    [Fact]
-    public void AWarmTrainingStepAllocatesNothing()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainerStepsAllocateNothing(bool shuffle)
     {
-        using var model = Sequential.Mlp(20, [64, 64], 1).To(devices.Host, 0);
-        using var loss = new MSELoss();
+        // The same epochs with 4 and with 64 steps each: whatever an epoch allocates (its result,
+        // the shuffled order) is the same, so any difference is allocated per step.
+        var data = Dataset.Synthetic(256, 20, 1, 0);
+        long fewSteps = AllocatedPerEpoch(data, batchSize: 64, shuffle);
+        long manySteps = AllocatedPerEpoch(data, batchSize: 4, shuffle);
+        Assert.True(manySteps - fewSteps <= 0, $"60 more steps per epoch allocated {manySteps - fewSteps} more bytes per epoch ({fewSteps} with 4 steps, {manySteps} with 64)");
+    }
+
+    [Fact]
+    public void AWarmCnnStepAllocatesNothing()
+    {
+        using var model = new Sequential(new TensorShape(1, 8, 8), new Conv2d(1, 4, 3, padding: 1), new ReLU(), new MaxPool2d(2),
+            new Flatten(), new Dropout(0.1), new Linear(64, 3)).To(devices.Host, 0);
+        using var loss = new CrossEntropyLoss();
         using var optimizer = new Adam(model.Parameters());
-        var data = Dataset.Synthetic(64, 20, 1, 0);
-        using var x = devices.Host.FromArray(data.Features, 64, 20);
-        using var y = devices.Host.FromArray(data.Targets, 64, 1);
+        using var x = devices.Host.FromArray(Numerics.Random(16 * 64, 1), 16, 1, 8, 8);
+        using var y = devices.Host.FromArray(Enumerable.Range(0, 16).Select(i => (float)(i % 3)).ToArray(), 16, 1);
         void Step()
         {
             optimizer.ZeroGrad();
@@ -35,5 +49,23 @@ public sealed class AllocationTests(DeviceFixture devices)
             Step();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated == 0, $"20 warm steps allocated {allocated} bytes");
+    }
+
+    private long AllocatedPerEpoch(Dataset data, int batchSize, bool shuffle)
+    {
+        long Run(int epochs)
+        {
+            using var model = Sequential.Mlp(20, [64, 64], 1).To(devices.Host, 0);
+            using var loss = new MSELoss();
+            using var optimizer = new Adam(model.Parameters());
+            var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: epochs, BatchSize: batchSize, Shuffle: shuffle));
+            trainer.Fit(data); // warm: first calls compile and fill caches
+            var again = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: epochs, BatchSize: batchSize, Shuffle: shuffle));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            again.Fit(data);
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        return (Run(6) - Run(2)) / 4;
     }
 }

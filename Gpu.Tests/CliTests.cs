@@ -282,7 +282,7 @@ public sealed class CliTests : IDisposable
     {
         string train = WriteCsv("train.csv", 10, 1);
         var before = File.ReadAllBytes(train);
-        AssertOneLineError(Run("train", "--device", "cpu", "--data", train, "--save", train), 2, "would overwrite an input file");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", train, "--save", train), 2, "would overwrite the input file of --data");
         Assert.Equal(before, File.ReadAllBytes(train));
     }
 

@@ -71,44 +71,54 @@ public sealed class Trainer
         int valSteps = validation is null ? 0 : (validation.Count + batch - 1) / batch;
         using var valSlots = validation is null ? null : device.Zeros(2 * valSteps);
 
+        // Every per-step view is made here, once: a training step allocates nothing.
+        var batches = new (Tensor X, Tensor Y)[steps];
+        var slots = new Tensor[steps];
+        var penaltySlots = new Tensor[penalised ? steps : 0];
+        for (int s = 0; s < steps; s++)
+        {
+            int start = s * batch, rows = Math.Min(batch, n - start);
+            batches[s] = gather
+                ? (rows == batch ? xBatch! : xBatch!.Rows(0, rows), rows == batch ? yBatch! : yBatch!.Rows(0, rows))
+                : (x.Rows(start, rows), y.Rows(start, rows));
+            slots[s] = stepLosses.Slice(s);
+            if (penalised)
+                penaltySlots[s] = penalties!.Slice(s);
+        }
+
         var history = new TrainingHistory();
         EarlyStopping = earlyStopping ?? EarlyStoppingState.Initial;
         history.BestEpoch = EarlyStopping.BestEpoch;
         var stepLossHost = new float[steps + 1];
+        var penaltyHost = new float[penalised ? steps : 0];
         var weightCheck = stepLosses.Slice(steps);
+        var permutation = gather ? new int[n] : [];
         for (int epoch = startEpoch; epoch < Options.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             model.Train();
             if (gather)
-                order!.CopyFrom(Permutation(n, Options.Seed, epoch));
+            {
+                Permutation(permutation, Options.Seed, epoch);
+                order!.CopyFrom(permutation);
+            }
 
             for (int s = 0; s < steps; s++)
             {
-                int start = s * batch;
-                int rows = Math.Min(batch, n - start);
-                Tensor xb, yb;
+                var (xb, yb) = batches[s];
                 if (gather)
                 {
-                    // Full batches use the buffers themselves (no view object per step).
-                    xb = rows == batch ? xBatch! : xBatch!.Rows(0, rows);
-                    yb = rows == batch ? yBatch! : yBatch!.Rows(0, rows);
-                    Ops.GatherRows(x, order!, start, xb);
-                    Ops.GatherRows(y, order!, start, yb);
-                }
-                else
-                {
-                    xb = x.Rows(start, rows);
-                    yb = y.Rows(start, rows);
+                    Ops.GatherRows(x, order!, s * batch, xb);
+                    Ops.GatherRows(y, order!, s * batch, yb);
                 }
 
                 optimizer.ZeroGrad();
                 model.SetRandomPosition(optimizer.StepCount, 0);
                 var output = model.Forward(xb);
-                loss.ForwardInto(output, yb, stepLosses.Slice(s));
+                loss.ForwardInto(output, yb, slots[s]);
                 if (penalised)
-                    Ops.RegularizationPenalty(model.Parameters().Values, (float)optimizer.L1, (float)optimizer.L2, penalties!.Slice(s));
+                    Ops.RegularizationPenalty(model.Parameters().Values, (float)optimizer.L1, (float)optimizer.L2, penaltySlots[s]);
                 model.Backward(loss.Backward());
                 optimizer.Step();
             }
@@ -121,7 +131,10 @@ public sealed class Trainer
             stepLosses.CopyTo(stepLossHost);
             double trainLoss = WeightedMean(stepLossHost.AsSpan(0, steps), n, batch);
             if (penalised)
-                trainLoss += WeightedMean(penalties!.ToArray(), n, batch);
+            {
+                penalties!.CopyTo(penaltyHost);
+                trainLoss += WeightedMean(penaltyHost, n, batch);
+            }
             clock.Stop();
 
             if (!double.IsFinite(trainLoss) || valLoss is { } v && !double.IsFinite(v))
@@ -229,8 +242,15 @@ public sealed class Trainer
     /// <summary>The row order of an epoch: a function of (seed, epoch) only, so a resumed run shuffles as an uninterrupted one.</summary>
     internal static int[] Permutation(int n, int seed, int epoch)
     {
-        var order = Enumerable.Range(0, n).ToArray();
-        new Random(unchecked((seed * 1_000_003) ^ (epoch * 7919 + 17))).Shuffle(order);
+        var order = new int[n];
+        Permutation(order, seed, epoch);
         return order;
+    }
+
+    private static void Permutation(int[] order, int seed, int epoch)
+    {
+        for (int i = 0; i < order.Length; i++)
+            order[i] = i;
+        new Random(unchecked((seed * 1_000_003) ^ (epoch * 7919 + 17))).Shuffle(order);
     }
 }

@@ -45,7 +45,7 @@ internal static unsafe class HostMatMul
         if (s.M == 0 || s.N == 0)
             return;
         int panels = (s.N + PanelWidth - 1) / PanelWidth;
-        float[] packedB = ArrayPool<float>.Shared.Rent(Math.Max(s.K, 1) * panels * PanelWidth);
+        float[] packedB = Scratch.Rent(ref packedBScratch, Math.Max(s.K, 1) * panels * PanelWidth);
         try
         {
             fixed (float* bp = packedB)
@@ -69,9 +69,18 @@ internal static unsafe class HostMatMul
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(packedB);
+            Scratch.Return(ref packedBScratch, packedB);
         }
     }
+
+    // Packing buffers, one per thread and kept: ArrayPool.Shared drops idle arrays when a gen-2
+    // collection runs (other work in the process can cause one), and the next rent then allocates
+    // on the training hot path. Products too large for a kept buffer use the pool.
+    [ThreadStatic]
+    private static float[]? packedBScratch;
+
+    [ThreadStatic]
+    private static float[]? packedAScratch;
 
     // Row blocks of at most 96 rows whose count is a multiple of the core count, so that a product
     // with few blocks (M = 128 on two cores: 66 + 62 rather than 96 + 32) keeps every core busy.
@@ -208,7 +217,7 @@ internal static unsafe class HostMatMul
             // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
             // streams six rows directly, which saves the copy that dominates small products.
             bool packA = s.AColStride != 1; // exactly the TN form (with M > 1)
-            float[] packedA = ArrayPool<float>.Shared.Rent(packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) : 1);
+            float[] packedA = Scratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) : 1);
             try
             {
                 fixed (float* ap = packedA)
@@ -241,7 +250,7 @@ internal static unsafe class HostMatMul
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(packedA);
+                Scratch.Return(ref packedAScratch, packedA);
             }
         }
 
@@ -437,6 +446,27 @@ internal static unsafe class HostMatMul
                     sum += target[jj];
                 target[jj] = sum;
             }
+        }
+    }
+
+    /// <summary>A thread's kept buffer when the request fits in it (growing it up to 4 MiB), else a pooled array.</summary>
+    private static class Scratch
+    {
+        private const int MaxKept = 1 << 20;
+
+        public static float[] Rent(ref float[]? kept, int length)
+        {
+            if (length > MaxKept)
+                return ArrayPool<float>.Shared.Rent(length);
+            if (kept is null || kept.Length < length)
+                kept = GC.AllocateUninitializedArray<float>(Math.Min(MaxKept, Math.Max(length, (kept?.Length ?? 0) * 2)));
+            return kept;
+        }
+
+        public static void Return(ref float[]? kept, float[] array)
+        {
+            if (!ReferenceEquals(array, kept))
+                ArrayPool<float>.Shared.Return(array);
         }
     }
 }

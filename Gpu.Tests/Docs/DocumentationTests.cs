@@ -49,13 +49,7 @@ public sealed partial class DocumentationTests
     // ContinuousIntegrationBuild, which maps source paths to "/_/" in the compiled assembly.
     private static string SourcePath() => Path.Combine(RepositoryRoot(), "Gpu.Tests", "Docs", "DocumentationExamples.cs");
 
-    internal static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Gpu.sln")))
-            dir = dir.Parent;
-        return dir?.FullName ?? throw new DirectoryNotFoundException("Gpu.sln not found above the test assembly.");
-    }
+    internal static string RepositoryRoot() => Repository.Root;
 
     [GeneratedRegex(@"```csharp\r?\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex CodeBlock();

@@ -2,10 +2,11 @@
 """Checks that PyTorch loads a model saved by `gpu train --save` and computes the same predictions.
 
 Usage (by hand, never by CI): check_pytorch_loads.py MODEL.safetensors [FEATURES.csv PREDICTIONS.csv]
-Rebuilds the nn.Sequential from the file's __metadata__ architecture, loads the weights with
-load_state_dict(strict=True) (through safetensors.torch.load_file when the package is installed,
-else through the format's 20-line reader below), and, given the CSV that `gpu predict` read and
-the CSV it wrote, compares the outputs (mse models; standardisation applied from the metadata).
+Rebuilds the nn.Sequential from the file's __metadata__ architecture (every layer type the project
+trains), loads the weights with load_state_dict(strict=True) (through safetensors.torch.load_file
+when the package is installed, else through the format's 20-line reader below), and, given the CSV
+that `gpu predict` read and the CSV it wrote, compares the outputs: values for mse models,
+probabilities for bce, predicted classes for ce (standardisation applied from the metadata).
 """
 import json
 import struct
@@ -35,10 +36,22 @@ def load_file(path):
 
 
 state, meta = load_file(sys.argv[1])
-layers = []
-for spec in json.loads(meta["architecture"]):
-    layers.append(nn.Linear(spec["in_features"], spec["out_features"], bias=spec["bias"]) if spec["type"] == "Linear" else nn.ReLU())
-model = nn.Sequential(*layers)
+BUILD = {
+    "Linear": lambda s: nn.Linear(s["in_features"], s["out_features"], bias=s["bias"]),
+    "Conv2d": lambda s: nn.Conv2d(s["in_channels"], s["out_channels"], s["kernel_size"], stride=s["stride"], padding=s["padding"], bias=s["bias"]),
+    "MaxPool2d": lambda s: nn.MaxPool2d(s["kernel_size"], stride=s.get("stride")),
+    "AvgPool2d": lambda s: nn.AvgPool2d(s["kernel_size"], stride=s.get("stride")),
+    "Flatten": lambda s: nn.Flatten(),
+    "Dropout": lambda s: nn.Dropout(s["p"]),
+    "ReLU": lambda s: nn.ReLU(),
+    "Tanh": lambda s: nn.Tanh(),
+    "Sigmoid": lambda s: nn.Sigmoid(),
+    "GELU": lambda s: nn.GELU(),
+    "LeakyReLU": lambda s: nn.LeakyReLU(s["negative_slope"]),
+}
+model = nn.Sequential(*[BUILD[spec["type"]](spec) for spec in json.loads(meta["architecture"])])
+model.eval()
+input_shape = json.loads(meta.get("input_shape", "null")) or [len(json.loads(meta["feature_names"]))]
 model.load_state_dict(state, strict=True)
 print(f"loaded {sys.argv[1]} into {model} with load_state_dict(strict=True)")
 
@@ -49,8 +62,16 @@ if len(sys.argv) > 3:
     x = torch.tensor([[float(r[i]) for i in index] for r in rows[1:]])
     if "standardize_mean" in meta:
         x = (x - torch.tensor(json.loads(meta["standardize_mean"]))) / torch.tensor(json.loads(meta["standardize_std"]))
+    x = x.reshape([x.shape[0]] + input_shape)
     with torch.no_grad():
         ours = torch.tensor([[float(v) for v in line.strip().split(",")] for line in list(open(sys.argv[3]))[1:]])
-        diff = (model(x) - ours).abs().max().item()
+        out = model(x)
+        if meta["loss"] == "ce":
+            agree = (out.argmax(dim=1) == ours[:, 0].long()).float().mean().item()
+            print(f"PyTorch and gpu predict agree on the class of {agree:.4%} of {len(rows) - 1} rows")
+            sys.exit(0 if agree == 1.0 else 1)
+        if meta["loss"] == "bce":
+            out = torch.sigmoid(out)
+        diff = (out - ours).abs().max().item()
     print(f"max |PyTorch - gpu predict| = {diff:.3g} over {len(rows) - 1} rows")
     sys.exit(0 if diff < 1e-4 else 1)

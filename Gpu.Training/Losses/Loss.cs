@@ -168,8 +168,10 @@ public sealed class CrossEntropyLoss(Reduction reduction = Reduction.Mean) : Los
         }
     }
 
+    private readonly ReshapedView labels = new();
+
     protected override Tensor PrepareTarget(Tensor input, Tensor target) =>
-        target.Rank == 2 && target.Shape[1] == 1 ? target.Reshape(target.Shape[0]) : target;
+        target.Rank == 2 && target.Shape[1] == 1 ? labels.Of(target, static t => [t.Shape[0]]) : target;
 
     protected override int OutputColumns(Tensor input) => 1;
 

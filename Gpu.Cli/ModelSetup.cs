@@ -1,0 +1,145 @@
+using System.Globalization;
+using Gpu.Runtime;
+using Gpu.Training;
+
+namespace Gpu.Cli;
+
+/// <summary>
+/// The model of a `train` run: built from the flags (--layers, --model, --input-shape) for a new
+/// run, or checked against the flags for a resumed one, where every flag the user gave must agree
+/// with what the checkpoint holds.
+/// </summary>
+internal static class ModelSetup
+{
+    // Class indices are floats on the device: exact up to 2^24.
+    private const int MaxClasses = 1 << 24;
+
+    /// <summary>The model the flags describe for this data, on the device (with --init weights when given).</summary>
+    public static Sequential Create(TrainSettings s, Device device, Dataset train, Dataset? validation)
+    {
+        var model = Describe(s, train, validation).To(device, s.Seed);
+        try
+        {
+            if (s.Init is not null)
+                ModelFile.LoadWeights(s.Init, model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The model the flags describe (not yet on a device), its outputs checked against the targets.</summary>
+    public static Sequential Describe(TrainSettings s, Dataset train, Dataset? validation)
+    {
+        int outputs = Outputs(s, train, validation);
+        var shape = InputShape(s, train);
+        if (s.Model is null)
+        {
+            if (shape.Rank != 1)
+                throw new UsageException($"--layers builds an MLP over {train.FeatureCount} features; for --input-shape {string.Join(",", shape.ToArray())} describe the model with --model (e.g. \"conv(16,3),relu,flatten,linear({outputs})\").");
+            return Sequential.Mlp(train.FeatureCount, s.MlpLayers, outputs);
+        }
+
+        Sequential model;
+        try
+        {
+            model = Architecture.Parse(s.Model, shape);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--model: {e.Message}");
+        }
+
+        if (model.OutputShape.Rank != 1 || model.OutputFeaturesCount != outputs)
+        {
+            model.Dispose();
+            string what = s.Loss == "ce" ? $"{outputs} classes (labels 0 to {outputs - 1})" : $"{outputs} target column{(outputs == 1 ? "" : "s")}";
+            throw new UsageException($"--model ends with outputs {Module.Describe(model.OutputShape)} but the data has {what}; end it with linear({outputs}).");
+        }
+
+        return model;
+    }
+
+    /// <summary>Every architecture and optimizer flag the user gave must agree with the checkpoint.</summary>
+    public static void CheckResumable(TrainSettings s, ResumedTraining resumed, Dataset train, Dataset? validation)
+    {
+        if (resumed.Info.Loss != s.Loss)
+            throw new UsageException($"{s.Resume} was trained with --loss {resumed.Info.Loss}, not {s.Loss}.");
+        if (!resumed.Info.FeatureNames.SequenceEqual(train.FeatureNames))
+            throw new UsageException($"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", train.FeatureNames)}.");
+        var model = resumed.Model;
+        if (s.Given.Overlaps(["--layers", "--model", "--input-shape"]))
+        {
+            using var flags = Describe(s, train, validation);
+            if (!flags.InputShape.Equals(model.InputShape) || !flags.Specs.SequenceEqual(model.Specs))
+                throw new UsageException($"{s.Resume} holds the model {Summary(model)}, but the flags describe {Summary(flags)}; drop the architecture flags to resume it.");
+        }
+
+        var optimizer = resumed.Optimizer;
+        Agree(s, "--optimizer", optimizer.Name, s.Optimizer);
+        Agree(s, "--lr", optimizer.LearningRate, s.Lr);
+        Agree(s, "--l1", optimizer.L1, s.L1);
+        Agree(s, "--l2", optimizer.L2, s.L2);
+        switch (optimizer.Options)
+        {
+            case AdamOptions o:
+                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0);
+                break;
+            case AdamWOptions o:
+                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0.01);
+                break;
+            case SGDOptions o:
+                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0);
+                Agree(s, "--momentum", o.Momentum, s.Momentum);
+                break;
+        }
+    }
+
+    private static string Summary(Sequential model) => model.IsMlp ? $"MLP {model.Summary}" : $"{Module.Describe(model.InputShape)} {Architecture.Format(model)}";
+
+    private static void Agree<T>(TrainSettings s, string flag, T saved, T given)
+    {
+        if (s.Given.Contains(flag) && !EqualityComparer<T>.Default.Equals(saved, given))
+            throw new UsageException($"{flag} {Text(given)} contradicts {s.Resume}, which was trained with {flag} {Text(saved)}; drop {flag} to resume with the checkpoint's value.");
+    }
+
+    private static string Text<T>(T value) => value is double d ? d.ToString("R", CultureInfo.InvariantCulture) : value?.ToString() ?? "";
+
+    private static TensorShape InputShape(TrainSettings s, Dataset train)
+    {
+        if (s.InputShape is null)
+            return new TensorShape(train.FeatureCount);
+        var shape = new TensorShape([.. s.InputShape]);
+        if (shape.Length != train.FeatureCount)
+            throw new UsageException($"--input-shape {string.Join(",", s.InputShape)} holds {shape.Length} values but the data has {train.FeatureCount} feature columns.");
+        return shape;
+    }
+
+    // The width of the last layer: the target columns, or the classes for cross-entropy.
+    private static int Outputs(TrainSettings s, Dataset train, Dataset? validation)
+    {
+        if (s.Loss != "ce")
+            return train.TargetCount;
+        if (train.TargetCount != 1)
+            throw new UsageException($"--loss ce needs one target column of class indices, got {train.TargetCount}.");
+        float max = 0;
+        foreach (var set in validation is null ? [train] : new[] { train, validation })
+        {
+            for (int i = 0; i < set.Targets.Length; i++)
+            {
+                float label = set.Targets[i];
+                if (!(label >= 0 && label < MaxClasses) || label != MathF.Floor(label))
+                    throw new UsageException($"--loss ce: label {label.ToString("R", CultureInfo.InvariantCulture)} (row {i + 1} of the {(set == train ? "training" : "validation")} data) is out of range: class indices are whole numbers from 0 to {MaxClasses - 1}.");
+                max = Math.Max(max, label);
+            }
+        }
+
+        int classes = (int)max + 1;
+        if (classes < 2)
+            throw new UsageException("--loss ce needs at least two classes (labels 0, 1, ...); every label is 0.");
+        return classes;
+    }
+}
