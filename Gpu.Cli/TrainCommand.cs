@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Gpu.Cli;
 
-/// <summary>The flags of `train` (names fixed by the issue tracker) and their parsing.</summary>
+/// <summary>The flags of `train` (documented in docs/training.md) and their parsing.</summary>
 internal static class TrainCommand
 {
     public static Command Create(CommandContext context)

@@ -4,7 +4,7 @@ using Gpu.Training;
 
 namespace Gpu.Cli;
 
-/// <summary>The JSON written by `train --report` (field names fixed by the issue tracker).</summary>
+/// <summary>The JSON written by `train --report` (fields documented in docs/training.md).</summary>
 internal sealed record TrainingReport(
     ReportDevice Device,
     ReportModel Model,

@@ -6,7 +6,7 @@ namespace Gpu.Kernels;
 /// Elementwise kernels written as grid-stride loops: thread t handles t, t + stride, ...
 /// The launcher passes the element count and the stride (the number of logical threads
 /// launched) as scalars, because reading <c>view.Length</c> or <c>Grid.DimX * Group.DimX</c>
-/// in the loop condition made these loops 50x slower on the CPU accelerator (DESIGN.md section 4).
+/// in the loop condition made these loops 50x slower on the CPU accelerator (docs/engineering-notes.md).
 /// </summary>
 public static class ElementwiseKernels
 {

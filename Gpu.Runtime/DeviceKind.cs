@@ -27,7 +27,7 @@ public enum CpuProfile
     /// <summary>
     /// ILGPU's kernels on the CPU accelerator, configured for speed: one OS thread per core (warps of two threads, one warp per
     /// multiprocessor, cores / 2 multiprocessors). Launch overhead about 60 us on 2 cores against
-    /// 350 us for ILGPU's default (DESIGN.md section 4).
+    /// 350 us for ILGPU's default (docs/engineering-notes.md).
     /// </summary>
     Fast,
 

@@ -4,7 +4,7 @@ using Gpu.Training;
 
 namespace Gpu.Tests;
 
-/// <summary>The safetensors reader and writer (DESIGN.md section 6) and model files.</summary>
+/// <summary>The safetensors reader and writer (docs/training.md, "Model files") and model files.</summary>
 [Collection(DeviceCollection.Name)]
 public sealed class CheckpointTests(DeviceFixture devices) : IDisposable
 {

@@ -4,7 +4,7 @@ using Gpu.Tests.Docs;
 
 namespace Gpu.Tests;
 
-/// <summary>The layering of DESIGN.md section 2, read from the project files and the compiled assemblies.</summary>
+/// <summary>The layering of README.md ("Layout and layering"), read from the project files and the compiled assemblies.</summary>
 public sealed class LayeringTests
 {
     // Project references exactly as the layering table allows.

@@ -2,7 +2,7 @@ namespace Gpu.Tests;
 
 /// <summary>
 /// Plain C# references in double precision, written from PyTorch's documented formulas
-/// (DESIGN.md section 5), independent of the kernels they check.
+/// (docs/kernels.md gives each formula), independent of the kernels they check.
 /// </summary>
 public static class Reference
 {

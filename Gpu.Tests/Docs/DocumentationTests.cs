@@ -8,6 +8,7 @@ public sealed partial class DocumentationTests
     [Theory]
     [InlineData("reference")]
     [InlineData("manual")]
+    [InlineData("cnn")]
     public void TrainingGuideShowsTheCompiledExamples(string name)
     {
         string source = File.ReadAllText(SourcePath());
@@ -23,17 +24,37 @@ public sealed partial class DocumentationTests
     [Fact]
     public void ReferenceExampleRunsAndPrintsEveryTenthEpoch()
     {
+        File.Delete("model.safetensors"); // a file left by an earlier run must not pass for this one's
         var printed = DocumentationExamples.ReferenceExample();
         Assert.Equal(11, printed.Count);
         Assert.StartsWith("Epoch 0, Loss: ", printed[0]);
         Assert.StartsWith("Epoch 90, Loss: ", printed[9]);
-        Assert.True(File.Exists("model.safetensors"));
+        var saved = Gpu.Training.SafeTensors.Read("model.safetensors");
+        Assert.Equal([20, 10], saved.Tensors["0.weight"].Shape);
+        Assert.True(File.GetLastWriteTimeUtc("model.safetensors") > DateTime.UtcNow.AddMinutes(-5));
     }
 
     [Fact]
     public void ManualLoopLearns()
     {
-        Assert.True(DocumentationExamples.ManualLoop() < 1.0f);
+        var (first, last) = DocumentationExamples.ManualLoop();
+        Assert.True(last < 0.5 * first, $"the loss went from {first} to {last}");
+    }
+
+    [Fact]
+    public void TheDigitsCnnReachesNinetyEightPercentHeldOut()
+    {
+        string folder = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = RepositoryRoot(); // the example reads data/digits.csv
+        try
+        {
+            var accuracy = DocumentationExamples.DigitsCnn();
+            Assert.True(accuracy >= 0.98, $"held-out accuracy {accuracy}");
+        }
+        finally
+        {
+            Environment.CurrentDirectory = folder;
+        }
     }
 
     private static string Normalise(string code)
