@@ -75,6 +75,41 @@ for foreach in (False, True):
     opt = torch.optim.Adam([p], lr=1e-3, foreach=foreach)
     add(f"adam {n} params (28 B each)", f"Adam foreach={foreach}", median_seconds(opt.step), "GB/s", 28.0 * n)
 
+def conv_step(channels, size, out_channels, batch=64):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(channels, out_channels, 3, padding=1)
+    x = torch.randn(batch, channels, size, size, requires_grad=True)
+    g = torch.randn(batch, out_channels, size, size)
+
+    def step():
+        conv.zero_grad()
+        x.grad = None
+        conv(x).backward(g)
+    flops = 3 * 2 * out_channels * channels * 9 * size * size * batch
+    return step, flops
+
+
+for channels, size, out_channels in [(3, 32, 32), (32, 16, 64)]:
+    step, flops = conv_step(channels, size, out_channels)
+    add(f"conv2d {channels}x{size}x{size}->{out_channels} k3 b64 fwd+bwd", "conv2d + backward", median_seconds(step, budget=1), "GFLOP/s", flops)
+
+torch.manual_seed(0)
+cnn = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10))
+cnn_opt = torch.optim.Adam(cnn.parameters(), lr=1e-3)
+cnn_x, cnn_y = torch.randn(32, 1, 8, 8), torch.arange(32) % 10
+cnn_crit = nn.CrossEntropyLoss()
+
+
+def cnn_step():
+    cnn_opt.zero_grad()
+    cnn_crit(cnn(cnn_x), cnn_y).backward()
+    cnn_opt.step()
+
+
+cnn_flops = 32 * (2 * 16 * 9 * 64 * 2 + 2 * 32 * 144 * 16 * 3 + 2 * 128 * 64 * 3 + 2 * 64 * 10 * 3)
+add("digits cnn step b32", "zero_grad..step", median_seconds(cnn_step, budget=1), "GFLOP/s", cnn_flops)
+
 step = train_step(10, 20, 100)
 flops = (2 * 10 * 20 * 2 + 2 * 20 * 3) * 100
 add("train step 10-20-1 b100", "zero_grad..step", median_seconds(step), "GFLOP/s", flops)

@@ -5,53 +5,47 @@ namespace Gpu.Runtime;
 public static partial class Ops
 {
     /// <summary>
-    /// The patch matrix of a convolution (im2col in row form): <paramref name="input"/> (B, C, H, W)
-    /// becomes <paramref name="patches"/> (B * OH * OW, C * k * k), row <c>b OH OW + oh OW + ow</c>
-    /// holding the k x k window at (oh, ow) of every channel, zero where it overhangs the padding.
-    /// A convolution is then a matrix product with the weight read as (out, C k k).
+    /// torch.nn.functional.conv2d with a square kernel and zero padding:
+    /// <paramref name="input"/> (B, C, H, W), <paramref name="weight"/> (out, C, k, k),
+    /// <paramref name="bias"/> (out) or null, <paramref name="output"/> (B, out, OH, OW) with
+    /// <c>OH = (H + 2 padding - k) / stride + 1</c>. How it runs is the backend's choice
+    /// (docs/kernels.md): one image at a time on the host, one large product on a GPU.
     /// </summary>
-    public static void ConvPatches(Tensor input, Tensor patches, int kernelSize, int stride = 1, int padding = 0)
+    public static void Conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor output, int stride = 1, int padding = 0)
     {
-        const string op = nameof(ConvPatches);
-        var d = Check.Usable(op, input, "input");
-        Check.Usable(op, patches, "patches", d);
-        var s = ConvShapeOf(op, input, kernelSize, stride, padding);
-        CheckPatches(op, patches, s);
-        Check.NoOverlap(op, patches, "patches", input, "input");
-        if (patches.Length > 0)
-            d.Dispatch().ConvPatches(input, patches, s);
+        const string op = nameof(Conv2d);
+        var (d, s, outChannels) = CheckConv(op, input, weight, bias, output, "output", stride, padding);
+        Check.NoOverlap(op, output, "output", input, "input");
+        Check.NoOverlap(op, output, "output", weight, "weight");
+        if (output.Length > 0)
+            d.Dispatch().Conv2d(input, weight, bias, output, s, outChannels);
     }
 
     /// <summary>
-    /// The input gradient of <see cref="ConvPatches"/>: <paramref name="gradInput"/> (B, C, H, W) is
-    /// overwritten with the sum of the <paramref name="gradPatches"/> entries copied from each input element.
+    /// The gradients of <see cref="Conv2d"/> for <paramref name="gradOutput"/> (B, out, OH, OW):
+    /// added to <paramref name="gradWeight"/> (out, C, k, k) and <paramref name="gradBias"/> (out,
+    /// when not null), as PyTorch accumulates <c>.grad</c>; written to <paramref name="gradInput"/>
+    /// (B, C, H, W) when it is not null.
     /// </summary>
-    public static void ConvPatchesBackward(Tensor gradPatches, Tensor gradInput, int kernelSize, int stride = 1, int padding = 0)
+    public static void Conv2dBackward(
+        Tensor input, Tensor weight, Tensor gradOutput, Tensor gradWeight, Tensor? gradBias, Tensor? gradInput, int stride = 1, int padding = 0)
     {
-        const string op = nameof(ConvPatchesBackward);
-        var d = Check.Usable(op, gradPatches, "gradPatches");
-        Check.Usable(op, gradInput, "gradInput", d);
-        var s = ConvShapeOf(op, gradInput, kernelSize, stride, padding);
-        CheckPatches(op, gradPatches, s);
-        Check.NoOverlap(op, gradInput, "gradInput", gradPatches, "gradPatches");
-        if (gradInput.Length > 0)
-            d.Dispatch().ConvPatchesBackward(gradPatches, gradInput, s);
-    }
+        const string op = nameof(Conv2dBackward);
+        var (d, s, outChannels) = CheckConv(op, input, weight, gradBias, gradOutput, "gradOutput", stride, padding);
+        Check.Usable(op, gradWeight, "gradWeight", d);
+        Check.SameShape(op, weight, "weight", gradWeight, "gradWeight");
+        NoGradientOverlaps(op, gradWeight, gradBias, gradInput, input, "input");
+        NoGradientOverlaps(op, gradWeight, gradBias, gradInput, weight, "weight");
+        NoGradientOverlaps(op, gradWeight, gradBias, gradInput, gradOutput, "gradOutput");
 
-    /// <summary>Transposes the last two dimensions of a (B, R, C) tensor into (B, C, R).</summary>
-    public static void TransposeLastTwo(Tensor input, Tensor output)
-    {
-        const string op = nameof(TransposeLastTwo);
-        var d = Check.Usable(op, input, "input");
-        Check.Usable(op, output, "output", d);
-        Check.Rank(op, input, "input", 3);
-        Check.Rank(op, output, "output", 3);
-        int batch = input.Shape[0], rows = input.Shape[1], columns = input.Shape[2];
-        if (output.Shape[0] != batch || output.Shape[1] != columns || output.Shape[2] != rows)
-            throw new ShapeMismatchException($"{op}: input {input.Shape} needs output ({batch}, {columns}, {rows}) but output is {output.Shape}.");
-        Check.NoOverlap(op, output, "output", input, "input");
-        if (output.Length > 0)
-            d.Dispatch().BatchedTranspose(input, output, batch, rows, columns);
+        if (gradInput is not null)
+        {
+            Check.Usable(op, gradInput, "gradInput", d);
+            Check.SameShape(op, input, "input", gradInput, "gradInput");
+        }
+
+        if (gradOutput.Length > 0)
+            d.Dispatch().Conv2dBackward(input, weight, gradOutput, gradWeight, gradBias, gradInput, s, outChannels);
     }
 
     /// <summary>
@@ -94,22 +88,46 @@ public static partial class Ops
             d.Dispatch().AvgPoolBackward(gradOutput, gradInput, s);
     }
 
-    private static ConvShape ConvShapeOf(string op, Tensor image, int kernelSize, int stride, int padding)
+    // The gradients must not share memory with what they are computed from (runs every step: no allocation).
+    private static void NoGradientOverlaps(string op, Tensor gradWeight, Tensor? gradBias, Tensor? gradInput, Tensor operand, string role)
     {
-        Check.Rank(op, image, "image", 4);
-        if (kernelSize < 1 || stride < 1 || padding < 0)
-            throw new ArgumentOutOfRangeException(nameof(kernelSize), $"{op}: kernel size {kernelSize} and stride {stride} must be at least 1 and padding {padding} at least 0.");
-        int h = image.Shape[2], w = image.Shape[3];
-        if (h + 2 * padding < kernelSize || w + 2 * padding < kernelSize)
-            throw new ShapeMismatchException($"{op}: a {kernelSize}x{kernelSize} kernel does not fit in an image of {h}x{w} with padding {padding}.");
-        return ConvShape.Create(image.Shape[0], image.Shape[1], h, w, kernelSize, stride, padding);
+        Check.NoOverlap(op, gradWeight, "gradWeight", operand, role);
+        if (gradBias is not null)
+            Check.NoOverlap(op, gradBias, "gradBias", operand, role);
+        if (gradInput is not null)
+            Check.NoOverlap(op, gradInput, "gradInput", operand, role);
     }
 
-    private static void CheckPatches(string op, Tensor patches, ConvShape s)
+    private static (Device, ConvShape, int) CheckConv(
+        string op, Tensor input, Tensor weight, Tensor? bias, Tensor output, string outputRole, int stride, int padding)
     {
-        long rows = (long)s.Batch * s.Positions;
-        if (patches.Rank != 2 || patches.Shape[0] != rows || patches.Shape[1] != s.PatchLength)
-            throw new ShapeMismatchException($"{op}: patches {patches.Shape} must be ({rows}, {s.PatchLength}) for a {s.KernelSize}x{s.KernelSize} kernel over ({s.Batch}, {s.Channels}, {s.Height}, {s.Width}).");
+        var d = Check.Usable(op, input, "input");
+        Check.Usable(op, weight, "weight", d);
+        Check.Usable(op, output, outputRole, d);
+        Check.Rank(op, input, "input", 4);
+        Check.Rank(op, weight, "weight", 4);
+        Check.Rank(op, output, outputRole, 4);
+        int outChannels = weight.Shape[0], channels = weight.Shape[1], kernel = weight.Shape[2];
+        if (weight.Shape[3] != kernel || kernel < 1)
+            throw new ShapeMismatchException($"{op}: weight {weight.Shape} must be (out, in, k, k) with a square kernel of at least 1.");
+        if (input.Shape[1] != channels)
+            throw new ShapeMismatchException($"{op}: input {input.Shape} and weight {weight.Shape}: {input.Shape[1]} != {channels} input channels.");
+        if (stride < 1 || padding < 0)
+            throw new ArgumentOutOfRangeException(nameof(stride), $"{op}: stride {stride} must be at least 1 and padding {padding} at least 0.");
+        int h = input.Shape[2], w = input.Shape[3];
+        if (h + 2 * padding < kernel || w + 2 * padding < kernel)
+            throw new ShapeMismatchException($"{op}: a {kernel}x{kernel} kernel does not fit in an image of {h}x{w} with padding {padding}.");
+        var s = ConvShape.Create(input.Shape[0], channels, h, w, kernel, stride, padding);
+        if (output.Shape[0] != s.Batch || output.Shape[1] != outChannels || output.Shape[2] != s.OutHeight || output.Shape[3] != s.OutWidth)
+            throw new ShapeMismatchException($"{op}: input {input.Shape} and weight {weight.Shape} give ({s.Batch}, {outChannels}, {s.OutHeight}, {s.OutWidth}) but {outputRole} is {output.Shape}.");
+        if (bias is not null)
+        {
+            Check.Usable(op, bias, "bias", d);
+            if (bias.Length != outChannels)
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} does not match the {outChannels} output channels.");
+        }
+
+        return (d, s, outChannels);
     }
 
     private static (Device, PoolShape) CheckPool(string op, Tensor input, Tensor output, int kernelSize, int stride)

@@ -56,6 +56,64 @@ public sealed class LayerTests(DeviceFixture devices)
             Numerics.AssertClose(t[$"{name}.d{p}"].Data, model.Parameters().Find($"0.{p}")!.Grad.ToArray(), 1e-5, 1e-5, $"{name} d{p}");
     }
 
+    [Theory]
+    [InlineData(20, 8, 12, 16, 1, 1)]
+    [InlineData(9, 3, 15, 5, 2, 0)]
+    public void LargeConvolutionsAgreeBetweenTheHostPathAndTheKernels(int batch, int channels, int size, int outChannels, int stride, int padding)
+    {
+        // Big enough for the host path to split images over cores and chunk the weight gradient:
+        // the result must equal the kernels' (one large product) up to rounding.
+        var x = Numerics.Random(batch * channels * size * size, 11);
+        var w = Numerics.Random(outChannels * channels * 9, 12, 0.3f);
+        var b = Numerics.Random(outChannels, 13);
+        int outSize = (size + 2 * padding - 3) / stride + 1;
+        var g = Numerics.Random(batch * outChannels * outSize * outSize, 14);
+        var (y1, dw1, db1, dx1) = Convolve(devices.Host, x, w, b, g, batch, channels, size, outChannels, outSize, stride, padding);
+        var (y2, dw2, db2, dx2) = Convolve(devices.Fast, x, w, b, g, batch, channels, size, outChannels, outSize, stride, padding);
+        Numerics.AssertClose(y2, y1, 1e-5, 1e-5, "output");
+        Numerics.AssertClose(dw2, dw1, 1e-4, 1e-5, "weight gradient");
+        Numerics.AssertClose(db2, db1, 1e-4, 1e-5, "bias gradient");
+        Numerics.AssertClose(dx2, dx1, 1e-5, 1e-5, "input gradient");
+    }
+
+    private static (float[] Y, float[] DW, float[] DB, float[] DX) Convolve(
+        Device device, float[] x, float[] w, float[] b, float[] g, int batch, int channels, int size, int outChannels, int outSize, int stride, int padding)
+    {
+        using var input = device.FromArray(x, batch, channels, size, size);
+        using var weight = device.FromArray(w, outChannels, channels, 3, 3);
+        using var bias = device.FromArray(b, outChannels);
+        using var output = device.Zeros(batch, outChannels, outSize, outSize);
+        using var gradOutput = device.FromArray(g, batch, outChannels, outSize, outSize);
+        using var gradWeight = device.Zeros(outChannels, channels, 3, 3);
+        using var gradBias = device.Zeros(outChannels);
+        using var gradInput = device.Zeros(batch, channels, size, size);
+        Ops.Conv2d(input, weight, bias, output, stride, padding);
+        Ops.Conv2dBackward(input, weight, gradOutput, gradWeight, gradBias, gradInput, stride, padding);
+        return (output.ToArray(), gradWeight.ToArray(), gradBias.ToArray(), gradInput.ToArray());
+    }
+
+    [Fact]
+    public void ConvolutionOpsNameTheOpAndBothShapesOnBadInput()
+    {
+        var device = devices.Host;
+        using var x = device.Zeros(2, 3, 8, 8);
+        using var w = device.Zeros(4, 2, 3, 3);
+        using var y = device.Zeros(2, 4, 6, 6);
+        var channels = Assert.Throws<ShapeMismatchException>(() => Ops.Conv2d(x, w, null, y));
+        Assert.Equal("Conv2d: input (2, 3, 8, 8) and weight (4, 2, 3, 3): 3 != 2 input channels.", channels.Message);
+        using var w3 = device.Zeros(4, 3, 3, 3);
+        using var wrong = device.Zeros(2, 4, 8, 8);
+        var output = Assert.Throws<ShapeMismatchException>(() => Ops.Conv2d(x, w3, null, wrong));
+        Assert.Contains("give (2, 4, 6, 6) but output is (2, 4, 8, 8)", output.Message);
+        using var flat = device.Zeros(2 * 3 * 8 * 8 + 2 * 4 * 6 * 6);
+        var aliased = Assert.Throws<ArgumentException>(() => Ops.Conv2d(flat.Slice(0, 2, 3, 8, 8), w3, null, flat.Slice(100, 2, 4, 6, 6)));
+        Assert.Contains("overlaps input", aliased.Message);
+        using var pooled = device.Zeros(2, 3, 3, 3);
+        using var indices = device.AllocateIndices(2);
+        var few = Assert.Throws<ShapeMismatchException>(() => Ops.MaxPool2d(x, pooled, indices, 2, 2));
+        Assert.Contains("pools to (2, 3, 4, 4)", few.Message);
+    }
+
     [Fact]
     public void EveryLayerTypeHasAFixture()
     {

@@ -28,6 +28,9 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         ReferenceStep();
         if (large || device.Kind != DeviceKind.Cpu)
             LargeStep();
+        Convolution(3, 32, 32, 32);
+        Convolution(32, 16, 16, 64);
+        DigitsCnnStep();
         return results;
     }
 
@@ -176,6 +179,49 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         results.Add(new QuickResult(group, name, seconds * 1e6, "GFLOP/s", gflops, null));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {group,-28} {name,-26} {seconds * 1e6,12:F1} us {gflops,10:F3} GFLOP/s  ({seconds * 1e6 / launches:F1} us per op)"));
+    }
+
+    // Conv2d(in, out, 3, padding 1) forward and backward (input gradient included) on a batch of
+    // 64 images, as PyTorch's conv2d then y.backward(g) with x.requires_grad.
+    private void Convolution(int channels, int height, int width, int outChannels)
+    {
+        const int batch = 64;
+        using var model = new Sequential(new TensorShape(channels, height, width), new Conv2d(channels, outChannels, 3, padding: 1)) { InputRequiresGrad = true }.To(device, 0);
+        using var x = device.FromArray(Random(batch * channels * height * width, 7), batch, channels, height, width);
+        using var g = device.FromArray(Random(batch * outChannels * height * width, 8), batch, outChannels, height, width);
+        void Step()
+        {
+            model.Parameters().ZeroGrad();
+            model.Forward(x);
+            model.Backward(g);
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
+        double flops = model.Flops(training: true) * (double)batch;
+        Add($"conv2d {channels}x{height}x{width}->{outChannels} k3 b{batch} fwd+bwd", Ours, seconds, "GFLOP/s", flops);
+    }
+
+    // One training step of a small CNN on 8x8 digits (the README's model), batch 32.
+    private void DigitsCnnStep()
+    {
+        const int batch = 32;
+        using var model = Architecture.Parse(
+            "conv(16,3,padding=1),relu,maxpool(2),conv(32,3,padding=1),relu,maxpool(2),flatten,linear(64),relu,dropout(0.2),linear(10)",
+            new TensorShape(1, 8, 8)).To(device, 0);
+        using var loss = new CrossEntropyLoss();
+        using var optimizer = new Adam(model.Parameters());
+        using var x = device.FromArray(Random(batch * 64, 9), batch, 1, 8, 8);
+        using var y = device.FromArray(Enumerable.Range(0, batch).Select(i => (float)(i % 10)).ToArray(), batch, 1);
+        void Step()
+        {
+            optimizer.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            model.Backward(loss.Backward());
+            optimizer.Step();
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
+        Add($"digits cnn step b{batch}", $"{Ours} ({1 / seconds:F0} steps/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
     }
 
     private static float[] Random(int n, int seed)

@@ -71,11 +71,11 @@ internal abstract class Backend : IDisposable
 
     public abstract void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h);
 
-    public abstract void ConvPatches(Tensor x, Tensor patches, ConvShape s);
+    /// <summary>y (B, out, OH, OW) = conv2d(x, w) + bias, each backend in the way that measures fastest on it.</summary>
+    public abstract void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels);
 
-    public abstract void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s);
-
-    public abstract void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns);
+    /// <summary>dw += dW, dbias += db (when not null), dx = dX (overwritten, when not null).</summary>
+    public abstract void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels);
 
     public abstract void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s);
 

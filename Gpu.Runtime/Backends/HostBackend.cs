@@ -14,6 +14,7 @@ namespace Gpu.Runtime.Backends;
 internal sealed unsafe class HostBackend(Device device) : Backend
 {
     private KernelBackend? kernels;
+    private float[] convolutionPartials = [];
 
     public override string Description => "host SIMD";
 
@@ -146,22 +147,20 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         HostOps.Sgd(p.HostSpan, g.HostSpan, buffer is null ? [] : buffer.HostSpan, h);
     }
 
-    public override void ConvPatches(Tensor x, Tensor patches, ConvShape s)
+    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels)
     {
         Begin();
-        HostLayers.Patches(x.HostPointer, patches.HostPointer, s);
+        HostConvolution.Forward(x.HostPointer, w.HostPointer, bias is null ? null : bias.HostPointer, y.HostPointer, s, outChannels);
     }
 
-    public override void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s)
+    public override void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels)
     {
         Begin();
-        HostLayers.PatchesBackward(dpatches.HostPointer, dx.HostPointer, s);
-    }
-
-    public override void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns)
-    {
-        Begin();
-        HostLayers.BatchedTranspose(x.HostPointer, y.HostPointer, batch, rows, columns);
+        int length = HostConvolution.Chunks(s.Batch) * HostConvolution.PartialLength(s, outChannels);
+        if (convolutionPartials.Length < length)
+            convolutionPartials = new float[length];
+        HostConvolution.Backward(x.HostPointer, w.HostPointer, dy.HostPointer, dw.HostPointer, dbias is null ? null : dbias.HostPointer,
+            dx is null ? null : dx.HostPointer, s, outChannels, convolutionPartials);
     }
 
     public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)

@@ -19,6 +19,9 @@ internal sealed class KernelBackend : Backend
     private readonly MemoryBuffer1D<float, Stride1D.Dense> scratch;
     private CuBlasMatMul? cuBlas;
     private bool cuBlasTried;
+    private Tensor? patchScratch;
+    private Tensor? channelsLastScratch;
+    private Tensor? gradPatchScratch;
 
     public KernelBackend(Device device)
     {
@@ -222,22 +225,34 @@ internal sealed class KernelBackend : Backend
         kernels.Sgd(Stream, threads, p.View, g.View, (buffer ?? g).View, h, n, threads); // g stands in without momentum: never touched
     }
 
-    public override void ConvPatches(Tensor x, Tensor patches, ConvShape s)
+    // Conv2d for the whole batch at once: one patch matrix (B P, K), one large product (cuBLAS on
+    // CUDA), one transpose to NCHW. Few launches and large products suit a GPU (docs/kernels.md).
+    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels)
     {
-        int n = patches.Length, threads = geometry.Threads(n);
-        kernels.ConvPatches(Stream, threads, x.View, patches.View, s, n, threads);
+        int rows = s.Batch * s.Positions, k = s.PatchLength;
+        var patches = Scratch(ref patchScratch, (long)rows * k);
+        var channelsLast = Scratch(ref channelsLastScratch, (long)rows * outChannels);
+        Patches(x, patches, s, rows * k);
+        MatMul("Conv2d", patches, w, channelsLast, bias, MatMulShape.Create(rows, outChannels, k, false, true, bias is not null, false), MatMulAlgorithm.Auto);
+        Transpose(channelsLast, y, s.Positions, outChannels, (int)((long)s.Batch * s.Positions * outChannels));
     }
 
-    public override void ConvPatchesBackward(Tensor dpatches, Tensor dx, ConvShape s)
+    public override void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels)
     {
+        int rows = s.Batch * s.Positions, k = s.PatchLength;
+        var dyChannelsLast = Scratch(ref channelsLastScratch, (long)rows * outChannels);
+        var patches = Scratch(ref patchScratch, (long)rows * k);
+        Transpose(dy, dyChannelsLast, outChannels, s.Positions, rows * outChannels);
+        Patches(x, patches, s, rows * k); // recomputed: cheaper than keeping a batch of patches between passes
+        MatMul("Conv2dBackward", dyChannelsLast, patches, dw, null, MatMulShape.Create(outChannels, k, rows, true, false, false, true), MatMulAlgorithm.Auto);
+        if (dbias is not null)
+            ColumnSums(dyChannelsLast, dbias, rows, outChannels, accumulate: true);
+        if (dx is null)
+            return;
+        var gradPatches = Scratch(ref gradPatchScratch, (long)rows * k);
+        MatMul("Conv2dBackward", dyChannelsLast, w, gradPatches, null, MatMulShape.Create(rows, k, outChannels, false, false, false, false), MatMulAlgorithm.Auto);
         int n = dx.Length, threads = geometry.Threads(n);
-        kernels.ConvPatchesBackward(Stream, threads, dpatches.View, dx.View, s, n, threads);
-    }
-
-    public override void BatchedTranspose(Tensor x, Tensor y, int batch, int rows, int columns)
-    {
-        int n = y.Length, threads = geometry.Threads(n);
-        kernels.BatchedTranspose(Stream, threads, x.View, y.View, rows, columns, n, threads);
+        kernels.ConvPatchesBackward(Stream, threads, gradPatches.View, dx.View, s, n, threads);
     }
 
     public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)
@@ -267,11 +282,41 @@ internal sealed class KernelBackend : Backend
     public override void Dispose()
     {
         scratch.Dispose();
+        patchScratch?.Dispose();
+        channelsLastScratch?.Dispose();
+        gradPatchScratch?.Dispose();
         if (cuBlas is not null)
         {
             device.Accelerator.Bind(); // cublasDestroy must run under this accelerator's context, whatever thread disposes
             cuBlas.Dispose();
         }
+    }
+
+    // A device buffer of at least `length` floats, kept and grown for the convolutions' intermediates.
+    private Tensor Scratch(ref Tensor? buffer, long length)
+    {
+        if (length > int.MaxValue)
+            throw new InvalidOperationException($"Conv2d: an intermediate of {length} floats exceeds the {int.MaxValue} a buffer can hold; use a smaller batch.");
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = device.Zeros(new TensorShape((int)length), "convolution scratch");
+        }
+
+        return buffer;
+    }
+
+    private void Patches(Tensor x, Tensor patches, ConvShape s, int n)
+    {
+        int threads = geometry.Threads(n);
+        kernels.ConvPatches(Stream, threads, x.View, patches.View, s, n, threads);
+    }
+
+    // Each of the batch's (rows, columns) matrices transposed; n = batch rows columns.
+    private void Transpose(Tensor x, Tensor y, int rows, int columns, int n)
+    {
+        int threads = geometry.Threads(n);
+        kernels.BatchedTranspose(Stream, threads, x.View, y.View, rows, columns, n, threads);
     }
 
     private MatMulAlgorithm Resolve(string op, MatMulAlgorithm requested)

@@ -40,7 +40,7 @@ internal static unsafe class HostMatMul
     private static int PanelWidth => 2 * Vector<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s)
+    public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true)
     {
         if (s.M == 0 || s.N == 0)
             return;
@@ -50,7 +50,7 @@ internal static unsafe class HostMatMul
         {
             fixed (float* bp = packedB)
             {
-                bool parallel = 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
+                bool parallel = mayParallelise && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
                 int rowBlockSize = parallel ? BalancedRowBlock(s.M) : RowBlockSize;
                 var job = new Job(a, b, bp, c, bias, s, panels, rowBlockSize);
                 int units = job.Units;

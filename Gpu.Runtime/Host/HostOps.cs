@@ -69,13 +69,27 @@ internal static unsafe class HostOps
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ColumnSums(ReadOnlySpan<float> x, Span<float> output, int rows, int columns, bool accumulate)
     {
-        // Bias gradients are narrow: keep the accumulators off the heap on the training hot path.
+        // Bias gradients are narrow: keep the double accumulators off the heap on the training hot
+        // path. Each row is added vector by vector, widened to double: the order per column is the
+        // rows' order, so the result is deterministic.
         Span<double> sums = columns <= 512 ? stackalloc double[columns] : new double[columns];
+        sums.Clear();
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref double acc = ref MemoryMarshal.GetReference(sums);
+        int width = Vector<float>.Count, half = Vector<double>.Count;
         for (int r = 0; r < rows; r++)
         {
-            var row = x.Slice(r * columns, columns);
-            for (int j = 0; j < columns; j++)
-                sums[j] += row[j];
+            nuint row = (nuint)r * (nuint)columns;
+            int j = 0;
+            for (; j + width <= columns; j += width)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref xs, row + (nuint)j), out var low, out var high);
+                (Vector.LoadUnsafe(ref acc, (nuint)j) + low).StoreUnsafe(ref acc, (nuint)j);
+                (Vector.LoadUnsafe(ref acc, (nuint)(j + half)) + high).StoreUnsafe(ref acc, (nuint)(j + half));
+            }
+
+            for (; j < columns; j++)
+                sums[j] += Unsafe.Add(ref xs, row + (nuint)j);
         }
 
         for (int j = 0; j < columns; j++)

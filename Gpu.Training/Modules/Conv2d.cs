@@ -8,33 +8,20 @@ namespace Gpu.Training;
 /// (out, in, kernel, kernel), bias (out). Initialised like PyTorch: weight and bias ~
 /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in kernel^2.
 /// <para>
-/// Computed as a matrix product over patches (im2col): the (batch OH OW, in kernel^2) patch matrix
-/// times the weight read as (out, in kernel^2), plus the bias, is the output with channels last,
-/// which a per-image transpose puts in NCHW order. Backward reverses the steps:
-/// <c>dW += dY2^T patches</c>, <c>db += sum dY2</c>, <c>dpatches = dY2 W</c>, then each input
-/// element sums its patch entries (docs/kernels.md has the layouts).
+/// Computed as matrix products over patches (im2col): <see cref="Ops.Conv2d"/> and
+/// <see cref="Ops.Conv2dBackward"/>, which each backend runs in the way that measures fastest on it
+/// (docs/kernels.md). Backward accumulates the weight and bias gradients, like PyTorch's <c>.grad</c>.
 /// </para>
 /// </summary>
 public sealed class Conv2d : Module
 {
-    private readonly Workspace patches = new();
-    private readonly Workspace channelsLast = new();
     private readonly Workspace output = new();
-    private readonly Workspace gradChannelsLast = new();
-    private readonly Workspace gradPatches = new();
     private readonly Workspace gradInput = new();
-    private readonly ReshapedView outputAsMatrices = new();
-    private readonly ReshapedView channelsLastAsBatch = new();
-    private readonly ReshapedView gradOutputAsMatrices = new();
-    private readonly ReshapedView gradChannelsLastAsRows = new();
     private Parameter? weight;
     private Parameter? bias;
-    private Tensor? weightMatrix;
-    private Tensor? weightGradMatrix;
     private Tensor? input;
     private TensorShape? inputSample;
     private TensorShape? outputSample;
-    private TensorShape? channelsLastSample;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true)
     {
@@ -95,17 +82,16 @@ public sealed class Conv2d : Module
         var device = RequireDevice();
         if (input.Rank != 4 || input.Shape[1] != InChannels)
             throw new ShapeMismatchException($"{this}: input {input.Shape} must be (N, {InChannels}, H, W).");
-        UpdateShapes(input);
-        int batch = input.Shape[0];
-        int positions = outputSample![1] * outputSample[2];
-        this.input = input;
+        var sample = Samples.Of(input, inputSample);
+        if (!ReferenceEquals(sample, inputSample))
+        {
+            outputSample = OutputShapeFor(sample);
+            inputSample = sample;
+        }
 
-        var p = patches.Get(device, batch * positions, SamplePatch);
-        Ops.ConvPatches(input, p, KernelSize, Stride, Padding);
-        var y2 = channelsLast.Get(device, batch, channelsLastSample!); // (batch, positions, out)
-        Ops.Linear(p, weightMatrix!, bias?.Data, channelsLastAsBatch.Of(y2, static t => [t.Shape[0] * t.Shape[1], t.Shape[2]]));
-        var y = output.Get(device, batch, outputSample);
-        Ops.TransposeLastTwo(y2, outputAsMatrices.Of(y, static t => [t.Shape[0], t.Shape[1], t.Shape[2] * t.Shape[3]]));
+        this.input = input;
+        var y = output.Get(device, input.Shape[0], outputSample!);
+        Ops.Conv2d(input, Weight.Data, bias?.Data, y, Stride, Padding);
         return y;
     }
 
@@ -113,21 +99,9 @@ public sealed class Conv2d : Module
     {
         var device = RequireDevice();
         var x = input ?? throw new InvalidOperationException($"{this}: Backward called before Forward.");
-        int batch = x.Shape[0];
         RequireShape(gradOutput, outputSample!, "gradOutput");
-        var dy2 = gradChannelsLast.Get(device, batch, channelsLastSample!);
-        Ops.TransposeLastTwo(gradOutputAsMatrices.Of(gradOutput, static t => [t.Shape[0], t.Shape[1], t.Shape[2] * t.Shape[3]]), dy2);
-        var dyRows = gradChannelsLastAsRows.Of(dy2, static t => [t.Shape[0] * t.Shape[1], t.Shape[2]]);
-        var p = patches.Get(device, dyRows.Shape[0], SamplePatch);
-        Ops.MatMul(dyRows, p, weightGradMatrix!, transposeA: true, accumulate: true);
-        if (bias is not null)
-            Ops.ColumnSums(dyRows, bias.Grad, accumulate: true);
-        if (!ComputesInputGradient)
-            return null;
-        var dp = gradPatches.Get(device, dyRows.Shape[0], SamplePatch);
-        Ops.MatMul(dyRows, weightMatrix!, dp);
-        var dx = gradInput.Get(device, batch, inputSample!);
-        Ops.ConvPatchesBackward(dp, dx, KernelSize, Stride, Padding);
+        var dx = ComputesInputGradient ? gradInput.Get(device, x.Shape[0], inputSample!) : null;
+        Ops.Conv2dBackward(x, Weight.Data, gradOutput, Weight.Grad, bias?.Grad, dx, Stride, Padding);
         return dx;
     }
 
@@ -145,8 +119,6 @@ public sealed class Conv2d : Module
         base.Bind(device, parameters);
         weight = parameters[0];
         bias = HasBias ? parameters[1] : null;
-        weightMatrix = weight.Data.Reshape(OutChannels, PatchLength);
-        weightGradMatrix = weight.Grad.Reshape(OutChannels, PatchLength);
     }
 
     internal override void ResetParameters(Random random)
@@ -165,29 +137,9 @@ public sealed class Conv2d : Module
 
     public override void Dispose()
     {
-        patches.Dispose();
-        channelsLast.Dispose();
         output.Dispose();
-        gradChannelsLast.Dispose();
-        gradPatches.Dispose();
         gradInput.Dispose();
         base.Dispose();
-    }
-
-    // One patch row's shape, made once.
-    private TensorShape SamplePatch => samplePatch ??= new TensorShape(PatchLength);
-
-    private TensorShape? samplePatch;
-
-    // Sample shapes of the input, the output and the channels-last product, kept while the image size stays.
-    private void UpdateShapes(Tensor input)
-    {
-        var sample = Samples.Of(input, inputSample);
-        if (ReferenceEquals(sample, inputSample))
-            return;
-        inputSample = sample;
-        outputSample = OutputShapeFor(sample);
-        channelsLastSample = new TensorShape(outputSample[1] * outputSample[2], OutChannels);
     }
 }
 
