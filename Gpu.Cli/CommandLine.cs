@@ -51,7 +51,7 @@ public static class CommandLine
     // One line a user can act on; unexpected exceptions also name their type.
     private static string Describe(Exception e) => e switch
     {
-        UsageException or TrainingDivergedException or DataFormatException or SafeTensorsFormatException or DeviceNotFoundException
+        UsageException or TrainingDivergedException or DataFormatException or SafeTensorsFormatException or DeviceNotFoundException or OutputFileException
             or FileNotFoundException or DirectoryNotFoundException or ArgumentException => Flatten(e.Message),
         UnauthorizedAccessException => $"permission denied: {Flatten(e.Message)}",
         IOException => $"I/O error: {Flatten(e.Message)}",

@@ -137,10 +137,12 @@ public sealed class Trainer
             }
             clock.Stop();
 
-            if (!double.IsFinite(trainLoss) || valLoss is { } v && !double.IsFinite(v))
-                throw new TrainingDivergedException(epoch, double.IsFinite(trainLoss) ? valLoss!.Value : trainLoss, optimizer.LearningRate);
+            if (!double.IsFinite(trainLoss))
+                throw new TrainingDivergedException(epoch, trainLoss, optimizer.LearningRate);
             if (!float.IsFinite(stepLossHost[steps]))
-                throw new TrainingDivergedException(epoch, double.NaN, optimizer.LearningRate, weights: true);
+                throw new TrainingDivergedException(epoch, double.NaN, optimizer.LearningRate, "weights");
+            if (valLoss is { } v && !double.IsFinite(v))
+                throw new TrainingDivergedException(epoch, v, optimizer.LearningRate, "validation loss");
 
             double monitored = valLoss ?? trainLoss;
             bool improved = monitored < EarlyStopping.Best - Options.MinDelta;

@@ -66,10 +66,10 @@ public sealed class TrainingHistory
 }
 
 /// <summary>The loss or the weights became NaN or infinite; the parameters after this epoch are not usable.</summary>
-public sealed class TrainingDivergedException(int epoch, double loss, double learningRate, bool weights = false)
-    : Exception(weights
+public sealed class TrainingDivergedException(int epoch, double loss, double learningRate, string what = "loss")
+    : Exception(what == "weights"
         ? $"Training diverged at epoch {epoch}: the weights are no longer finite after its steps. Try a lower learning rate (it is {learningRate}) or standardise the features."
-        : $"Training diverged at epoch {epoch}: the loss is {loss}. Try a lower learning rate (it is {learningRate}) or standardise the features.")
+        : $"Training diverged at epoch {epoch}: the {what} is {loss}. Try a lower learning rate (it is {learningRate}) or standardise the features.")
 {
     public int Epoch { get; } = epoch;
 

@@ -84,7 +84,8 @@ public static class CsvLoader
         if (new FileInfo(path).Length == 0)
             throw new DataFormatException(path, null, null, "the file is empty; expected a header line and rows of numbers.");
 
-        var options = new CsvDataReaderOptions { HasHeaders = true, Delimiter = ',' };
+        // Lines of any length that fit in memory: the reader grows its buffer as a long line needs.
+        var options = new CsvDataReaderOptions { HasHeaders = true, Delimiter = ',', MaxBufferSize = 1 << 30 };
         using var csv = CsvDataReader.Create(path, options);
         var header = Enumerable.Range(0, csv.FieldCount).Select(i => csv.GetName(i).Trim()).ToArray();
         if (header.Length == 0 || header.All(h => h.Length == 0))

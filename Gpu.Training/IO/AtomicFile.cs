@@ -27,10 +27,11 @@ public static class AtomicFile
 
             File.Move(temporary, full, overwrite: true);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
+            // .NET reports EFBIG (a file-size limit) as an ArgumentException from the stream.
             TryDelete(temporary);
-            throw new IOException($"could not write {path}: {(e is UnauthorizedAccessException ? "permission denied" : Reason(e))}; any previous file there is unchanged.", e);
+            throw new OutputFileException($"could not write {path}: {(e is UnauthorizedAccessException ? "permission denied" : Reason(e))}; any previous file there is unchanged.", e);
         }
         catch
         {
@@ -51,7 +52,7 @@ public static class AtomicFile
 
     /// <summary>
     /// Checks, before any long work, that <paramref name="path"/> can be written: its folder exists
-    /// and takes a new file, and the path is not a folder. Throws an <see cref="IOException"/> naming
+    /// and takes a new file, and the path is not a folder. Throws an <see cref="OutputFileException"/> naming
     /// the user's path. Writes nothing that stays.
     /// </summary>
     public static void CheckWritable(string path)
@@ -66,7 +67,7 @@ public static class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"cannot write {path}: {(e is UnauthorizedAccessException ? $"permission denied in {folder}" : Reason(e))}.", e);
+            throw new OutputFileException($"cannot write {path}: {(e is UnauthorizedAccessException ? $"permission denied in {folder}" : Reason(e))}.", e);
         }
     }
 
@@ -77,9 +78,9 @@ public static class AtomicFile
         string name = Path.GetFileName(full);
         string? folder = Path.GetDirectoryName(full);
         if (name.Length == 0 || folder is null || Directory.Exists(full))
-            throw new IOException($"cannot write {path}: it is a folder, not a file.");
+            throw new OutputFileException($"cannot write {path}: it is a folder, not a file.");
         if (!Directory.Exists(folder))
-            throw new IOException($"cannot write {path}: the folder {folder} does not exist.");
+            throw new OutputFileException($"cannot write {path}: the folder {folder} does not exist.");
         return (full, folder, name);
     }
 
@@ -131,3 +132,6 @@ public static class AtomicFile
             ? "the disk is full or the file exceeds a size limit"
             : e.Message;
 }
+
+/// <summary>An output file that cannot be written; the message names the user's path and the reason.</summary>
+public sealed class OutputFileException(string message, Exception? inner = null) : IOException(message, inner);
