@@ -20,6 +20,7 @@ public static class CommandLine
         var context = new CommandContext(stdout, stderr, interactive);
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
+        root.Subcommands.Add(ExportCommand.Create(context));
         root.Subcommands.Add(DevicesCommand.Create(context));
 
         var parse = root.Parse(args);

@@ -7,8 +7,9 @@ using Gpu.Training;
 namespace Gpu.Cli;
 
 /// <summary>
-/// `predict --model PATH --data PATH [--out PATH]`: rebuilds the model from its file, applies the
-/// saved standardisation and writes one row of predictions per input row. Output columns: the
+/// `predict --model PATH --data PATH [--out PATH]`: rebuilds the model from its file (or runs an
+/// exported .onnx file through ONNX Runtime), applies the saved standardisation and writes one row
+/// of predictions per input row. Output columns: the
 /// target names; values are the model outputs for mse, probabilities (sigmoid) for bce and the
 /// predicted class index for ce.
 /// </summary>
@@ -16,7 +17,7 @@ internal static class PredictCommand
 {
     public static Command Create(CommandContext context)
     {
-        var model = new Option<string>("--model") { Description = "A model saved by train --save.", HelpName = "PATH", Required = true };
+        var model = new Option<string>("--model") { Description = "A model saved by train --save, or an ONNX file from export (run by ONNX Runtime).", HelpName = "PATH", Required = true };
         var data = new Option<string>("--data") { Description = "CSV with the model's feature columns (target columns may be present; they are ignored).", HelpName = "PATH", Required = true };
         var output = new Option<string?>("--out") { Description = "Write predictions here (CSV) instead of stdout.", HelpName = "PATH" };
         var device = new Option<string?>("--device") { Description = "auto, cpu, cuda or opencl [GPU_DEVICE, else auto]." }
@@ -31,14 +32,12 @@ internal static class PredictCommand
         Paths.CheckDistinct([("--model", modelPath), ("--data", dataPath)], [("--out", outputPath)]);
         if (outputPath is not null)
             AtomicFile.CheckWritable(outputPath);
-        using var device = Device.Create(deviceName);
-        using var saved = ModelFile.Load(modelPath, device);
-        var info = saved.Info;
+        using var device = IsOnnx(modelPath) ? null : Device.Create(deviceName);
+        using IPredictor predictor = device is null ? new OnnxPredictor(modelPath) : new ModelFilePredictor(ModelFile.Load(modelPath, device));
+        var info = predictor.Info;
         var features = CsvLoader.LoadFeatures(dataPath, info.FeatureNames, info.TargetNames, out int rows);
-        if (info.Standardizer is { } standardizer)
-            features = standardizer.Transform(features);
-        var outputs = saved.Model.Predict(features);
-        int width = saved.Model.OutputFeaturesCount;
+        var outputs = predictor.Predict(features);
+        int width = predictor.OutputWidth;
 
         var text = new StringBuilder();
         var header = info.Loss == "ce" ? info.TargetNames.Take(1) : info.TargetNames.Count == width ? info.TargetNames : Enumerable.Range(0, width).Select(i => $"y{i}");
@@ -66,6 +65,9 @@ internal static class PredictCommand
 
         return ExitCode.Ok;
     }
+
+    /// <summary>An exported ONNX model (run by ONNX Runtime) rather than a model file of this project.</summary>
+    private static bool IsOnnx(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
 
     private static int ArgMax(ReadOnlySpan<float> values)
     {

@@ -31,6 +31,8 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         Convolution(3, 32, 32, 32);
         Convolution(32, 16, 16, 64);
         DigitsCnnStep();
+        Predictions("reference MLP 10-20-1", "linear(20),relu,linear(1)", new TensorShape(10), "mse");
+        Predictions("digits CNN", "conv(16,3,padding=1),relu,maxpool(2),conv(32,3,padding=1),relu,maxpool(2),flatten,linear(64),relu,dropout(0.2),linear(10)", new TensorShape(1, 8, 8), "ce");
         return results;
     }
 
@@ -222,6 +224,34 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
 
         double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
         Add($"digits cnn step b{batch}", $"{Ours} ({1 / seconds:F0} steps/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
+    }
+
+    // Predictions per second for 10,000 rows: the model's own Predict on this device (what
+    // `gpu predict` runs) against the exported ONNX model in ONNX Runtime (CPU), batches of 4,096.
+    private void Predictions(string name, string architecture, TensorShape shape, string loss)
+    {
+        const int rows = 10_000, batch = 4096;
+        using var model = Architecture.Parse(architecture, shape).To(device, 0);
+        var features = Random(rows * shape.Length, 10);
+        var info = new ModelInfo(loss, [.. Enumerable.Range(0, shape.Length).Select(i => $"f{i}")], ["y"]);
+        string path = Path.Combine(Path.GetTempPath(), $"gpu-bench-{Environment.ProcessId}.onnx");
+        OnnxExport.Save(path, model, info);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
+        File.Delete(path);
+        int[] dims = [.. shape.ToArray()];
+        void RunOnnx()
+        {
+            for (int start = 0; start < rows; start += batch)
+            {
+                int count = Math.Min(batch, rows - start);
+                var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(features.AsMemory(start * shape.Length, count * shape.Length), [count, .. dims]);
+                using var outputs = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor("input", input)], ["output"]);
+            }
+        }
+
+        string group = $"predict 10k rows, {name}";
+        Add(group, "ONNX Runtime 1.31 (CPU)", Timer.MedianSeconds(RunOnnx, () => { }, 1, 3), "Mrows/s", rows * 1e3);
+        Add(group, $"{Ours} (gpu predict)", Timer.MedianSeconds(() => model.Predict(features, batch), device.Synchronize, 1, 3), "Mrows/s", rows * 1e3, "ONNX Runtime 1.31 (CPU)");
     }
 
     private static float[] Random(int n, int seed)

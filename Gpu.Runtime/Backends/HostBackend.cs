@@ -156,7 +156,7 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     public override void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels)
     {
         Begin();
-        int length = HostConvolution.Chunks(s.Batch) * HostConvolution.PartialLength(s, outChannels);
+        int length = HostConvolution.Chunks(s) * HostConvolution.PartialLength(s, outChannels);
         if (convolutionPartials.Length < length)
             convolutionPartials = new float[length];
         HostConvolution.Backward(x.HostPointer, w.HostPointer, dy.HostPointer, dw.HostPointer, dbias is null ? null : dbias.HostPointer,

@@ -6,22 +6,27 @@ using Gpu.Kernels;
 namespace Gpu.Runtime.Host;
 
 /// <summary>
-/// Conv2d on the host, one image at a time (the im2col method in its column form, as Caffe runs it
-/// on CPUs): for image b, the (K, P) column matrix of its patches (K = C k k, P = OH OW) is built in
-/// a buffer that stays in cache, and
+/// Conv2d on the host, a group of images at a time (the im2col method in its column form, as Caffe
+/// runs it on CPUs): for a group of G images, the (K, G P) column matrix of their patches
+/// (K = C k k, P = OH OW) is built in a buffer that stays in cache, and
 /// <code>
-///   forward:   y_b (out, P)  = W (out, K) col_b (K, P) + bias        (NCHW directly: no transpose)
-///   backward:  dW += dy_b col_b^T    db += row sums of dy_b    dcol = W^T dy_b    dx_b = col2im(dcol)
+///   forward:   Y (out, G P)  = W (out, K) col (K, G P);   y_b[o, :] = Y[o, b P ..] + bias[o]
+///   backward:  dY from dy_b;  dW += dY col^T;  db += row sums of dY;  dcol = W^T dY;  dx_b = col2im(dcol)
 /// </code>
-/// Images run in parallel, each product on one thread. Weight and bias gradients are summed per
-/// chunk of <see cref="ChunkImages"/> images and the chunks are added in order, so results do not
-/// depend on the number of cores. On a GPU the kernel backend instead builds one patch matrix for
-/// the whole batch and makes one large product (docs/kernels.md).
+/// G is chosen from the image size alone (<see cref="GroupImages"/>: about 1,024 output positions
+/// per product), so large images make one product each and small ones share it: the per-call cost
+/// of a product would otherwise dominate 8x8 digits. Groups run in parallel, each product on one
+/// thread; weight and bias gradients are summed per group and the groups are added in order, so
+/// results do not depend on the number of cores. On a GPU the kernel backend instead builds one
+/// patch matrix for the whole batch and makes one large product (docs/kernels.md).
 /// </summary>
 internal static unsafe class HostConvolution
 {
-    /// <summary>Images whose weight gradients are summed together before the chunks are added in order.</summary>
-    public const int ChunkImages = 8;
+    // Output positions a group's product aims for: wide enough for the GEMM's panels.
+    private const int GroupPositions = 1024;
+
+    /// <summary>Images per group for images of <paramref name="positions"/> output positions.</summary>
+    public static int GroupImages(int positions) => Math.Clamp(GroupPositions / Math.Max(positions, 1), 1, 64);
 
     [ThreadStatic]
     private static float[]? columns;
@@ -29,24 +34,28 @@ internal static unsafe class HostConvolution
     [ThreadStatic]
     private static float[]? gradColumns;
 
+    [ThreadStatic]
+    private static float[]? products;
+
     /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias.</summary>
     public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels)
     {
         var job = new Job(x, w, bias, y, null, null, null, null, s, outChannels);
-        if (Parallelise(s, outChannels))
-            Parallel.For(0, s.Batch, job.ForwardImage);
+        int groups = Chunks(s);
+        if (Parallelise(s, outChannels) && groups > 1)
+            Parallel.For(0, groups, job.ForwardGroup);
         else
-            for (int b = 0; b < s.Batch; b++)
-                job.ForwardImage(b);
+            for (int group = 0; group < groups; group++)
+                job.ForwardGroup(group);
     }
 
     /// <summary>
     /// Accumulates dW into <paramref name="dw"/> and db into <paramref name="db"/> (when not null),
-    /// and overwrites dx (when not null). <paramref name="partials"/> holds (chunks, out K + out) floats.
+    /// and overwrites dx (when not null). <paramref name="partials"/> holds (groups, out K + out) floats.
     /// </summary>
     public static void Backward(float* x, float* w, float* dy, float* dw, float* db, float* dx, ConvShape s, int outChannels, float[] partials)
     {
-        int chunks = Chunks(s.Batch);
+        int chunks = Chunks(s);
         int stride = PartialLength(s, outChannels);
         fixed (float* partial = partials)
         {
@@ -69,7 +78,12 @@ internal static unsafe class HostConvolution
         }
     }
 
-    public static int Chunks(int batch) => (batch + ChunkImages - 1) / ChunkImages;
+    /// <summary>Groups of images in a batch.</summary>
+    public static int Chunks(ConvShape s)
+    {
+        int size = GroupImages(s.Positions);
+        return (s.Batch + size - 1) / size;
+    }
 
     /// <summary>Floats of one chunk's partial sums: dW (out, K) then db (out).</summary>
     public static int PartialLength(ConvShape s, int outChannels) => outChannels * s.PatchLength + outChannels;
@@ -98,45 +112,52 @@ internal static unsafe class HostConvolution
     }
 
     /// <summary>
-    /// The column matrix of one image: row (c, ki, kj) holds, for every output position, the input
-    /// value under kernel element (ki, kj) of channel c (0 in the padding).
+    /// One image's part of the column matrix: row (c, ki, kj), <paramref name="rowStride"/> floats
+    /// apart, holds for every output position the input value under kernel element (ki, kj) of
+    /// channel c (0 in the padding).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Im2Col(float* image, float* col, ConvShape s)
+    private static void Im2Col(float* image, float* col, long rowStride, ConvShape s)
     {
-        int k = s.KernelSize, outW = s.OutWidth;
+        // Plain pointer loops: for small images (8x8 digits) the rows are a few floats long, and
+        // a span per row cost more than the copying.
+        int k = s.KernelSize, outW = s.OutWidth, outH = s.OutHeight, stride = s.Stride;
         for (int c = 0; c < s.Channels; c++)
         {
             float* plane = image + (long)c * s.Height * s.Width;
             for (int ki = 0; ki < k; ki++)
             {
-                for (int kj = 0; kj < k; kj++, col += s.Positions)
+                for (int kj = 0; kj < k; kj++, col += rowStride)
                 {
                     // Output columns whose input column lies inside the image: ow in [first, last).
-                    var (first, last) = ValidRange(kj, s.Padding, s.Stride, s.Width, outW);
-                    for (int oh = 0; oh < s.OutHeight; oh++)
+                    var (first, last) = ValidRange(kj, s.Padding, stride, s.Width, outW);
+                    float* target = col;
+                    for (int oh = 0; oh < outH; oh++, target += outW)
                     {
-                        float* target = col + oh * outW;
-                        int ih = oh * s.Stride - s.Padding + ki;
-                        if (ih < 0 || ih >= s.Height || first >= last)
+                        int ih = oh * stride - s.Padding + ki;
+                        if (ih < 0 || ih >= s.Height)
                         {
-                            new Span<float>(target, outW).Clear();
+                            for (int ow = 0; ow < outW; ow++)
+                                target[ow] = 0f;
                             continue;
                         }
 
                         float* source = plane + ih * s.Width - s.Padding + kj;
-                        new Span<float>(target, first).Clear();
-                        if (s.Stride == 1)
+                        for (int ow = 0; ow < first; ow++)
+                            target[ow] = 0f;
+                        if (stride == 1)
                         {
-                            new ReadOnlySpan<float>(source + first, last - first).CopyTo(new Span<float>(target + first, last - first));
+                            for (int ow = first; ow < last; ow++)
+                                target[ow] = source[ow];
                         }
                         else
                         {
                             for (int ow = first; ow < last; ow++)
-                                target[ow] = source[ow * s.Stride];
+                                target[ow] = source[ow * stride];
                         }
 
-                        new Span<float>(target + last, outW - last).Clear();
+                        for (int ow = last; ow < outW; ow++)
+                            target[ow] = 0f;
                     }
                 }
             }
@@ -145,35 +166,26 @@ internal static unsafe class HostConvolution
 
     /// <summary>Adds each column-matrix entry back to the input element it was read from (dx must start at 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Col2Im(float* col, float* image, ConvShape s)
+    private static void Col2Im(float* col, float* image, long rowStride, ConvShape s)
     {
-        int k = s.KernelSize, outW = s.OutWidth;
+        int k = s.KernelSize, outW = s.OutWidth, stride = s.Stride;
         for (int c = 0; c < s.Channels; c++)
         {
             float* plane = image + (long)c * s.Height * s.Width;
             for (int ki = 0; ki < k; ki++)
             {
-                for (int kj = 0; kj < k; kj++, col += s.Positions)
+                for (int kj = 0; kj < k; kj++, col += rowStride)
                 {
-                    var (first, last) = ValidRange(kj, s.Padding, s.Stride, s.Width, outW);
-                    if (first >= last)
-                        continue;
+                    var (first, last) = ValidRange(kj, s.Padding, stride, s.Width, outW);
                     for (int oh = 0; oh < s.OutHeight; oh++)
                     {
-                        int ih = oh * s.Stride - s.Padding + ki;
+                        int ih = oh * stride - s.Padding + ki;
                         if (ih < 0 || ih >= s.Height)
                             continue;
                         float* source = col + oh * outW;
                         float* target = plane + ih * s.Width - s.Padding + kj;
-                        if (s.Stride == 1)
-                        {
-                            Add(new ReadOnlySpan<float>(source + first, last - first), new Span<float>(target + first, last - first));
-                        }
-                        else
-                        {
-                            for (int ow = first; ow < last; ow++)
-                                target[ow * s.Stride] += source[ow];
-                        }
+                        for (int ow = first; ow < last; ow++)
+                            target[ow * stride] += source[ow];
                     }
                 }
             }
@@ -199,69 +211,89 @@ internal static unsafe class HostConvolution
 
         private long OutputLength => (long)outChannels * s.Positions;
 
-        public void ForwardImage(int b)
+        private int GroupSize => GroupImages(s.Positions);
+
+        public void ForwardGroup(int group)
         {
             int k = s.PatchLength, p = s.Positions;
-            var col = Scratch(ref columns, k * p);
-            fixed (float* c = col)
+            int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), columnsWide = images * p;
+            var col = Scratch(ref columns, k * columnsWide);
+            var product = Scratch(ref products, outChannels * columnsWide);
+            fixed (float* c = col, yGroup = product)
             {
-                Im2Col(x + b * ImageLength, c, s);
-                float* target = y + b * OutputLength;
-                if (bias is not null)
-                {
-                    for (int o = 0; o < outChannels; o++)
-                        new Span<float>(target + (long)o * p, p).Fill(bias[o]);
-                }
+                for (int g = 0; g < images; g++)
+                    Im2Col(x + (first + g) * ImageLength, c + g * p, columnsWide, s);
 
-                // (out, K) x (K, P), added to the bias rows.
-                HostMatMul.Run(w, c, target, null, MatMulShape.Create(outChannels, p, k, false, false, false, bias is not null), mayParallelise: false);
+                // (out, K) x (K, G P), then each image's rows into NCHW with the bias added.
+                HostMatMul.Run(w, c, yGroup, null, MatMulShape.Create(outChannels, columnsWide, k, false, false, false, false), mayParallelise: false);
+                for (int g = 0; g < images; g++)
+                {
+                    float* target = y + (first + g) * OutputLength;
+                    for (int o = 0; o < outChannels; o++)
+                        CopyRow(yGroup + (long)o * columnsWide + g * p, bias is null ? 0f : bias[o], target + (long)o * p, p);
+                }
             }
         }
 
         public void BackwardChunk(int chunk)
         {
             int k = s.PatchLength, p = s.Positions, weights = outChannels * k;
+            int first = chunk * GroupSize, images = Math.Min(GroupSize, s.Batch - first), columnsWide = images * p;
             float* partial = partials + (long)chunk * (weights + outChannels);
-            new Span<float>(partial, weights + outChannels).Clear();
-            var col = Scratch(ref columns, k * p);
-            var dcol = dx is null ? null : Scratch(ref gradColumns, k * p);
-            fixed (float* c = col, dc = dcol)
+            var col = Scratch(ref columns, k * columnsWide);
+            var dcol = dx is null ? null : Scratch(ref gradColumns, k * columnsWide);
+            var gradProduct = Scratch(ref products, outChannels * columnsWide);
+            fixed (float* c = col, dc = dcol, dyGroup = gradProduct)
             {
-                int end = Math.Min(s.Batch, (chunk + 1) * ChunkImages);
-                for (int b = chunk * ChunkImages; b < end; b++)
+                for (int g = 0; g < images; g++)
                 {
-                    float* gradOutput = y + b * OutputLength; // y holds dy here
-                    Im2Col(x + b * ImageLength, c, s);
-                    // dW (out, K) += dy_b (out, P) col^T: col (K, P) is B stored (N, K), the NT form.
-                    HostMatMul.Run(gradOutput, c, partial, null, MatMulShape.Create(outChannels, k, p, false, true, false, true), mayParallelise: false);
-                    if (db is not null)
-                    {
-                        for (int o = 0; o < outChannels; o++)
-                            partial[weights + o] += Sum(gradOutput + (long)o * p, p);
-                    }
+                    Im2Col(x + (first + g) * ImageLength, c + g * p, columnsWide, s);
+                    float* gradOutput = y + (first + g) * OutputLength; // y holds dy here
+                    for (int o = 0; o < outChannels; o++)
+                        CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * columnsWide + g * p, p);
+                }
 
-                    if (dx is not null)
+                // dW (out, K) = dY (out, G P) col^T: col (K, G P) is B stored (N, K), the NT form.
+                HostMatMul.Run(dyGroup, c, partial, null, MatMulShape.Create(outChannels, k, columnsWide, false, true, false, false), mayParallelise: false);
+                for (int o = 0; o < outChannels; o++)
+                    partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * columnsWide, columnsWide);
+
+                if (dx is not null)
+                {
+                    // dcol (K, G P) = W^T (K, out) dY (out, G P): W stored (out, K) is A transposed, the TN form.
+                    HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, columnsWide, outChannels, true, false, false, false), mayParallelise: false);
+                    for (int g = 0; g < images; g++)
                     {
-                        // dcol (K, P) = W^T (K, out) dy_b (out, P): W stored (out, K) is A transposed, the TN form.
-                        HostMatMul.Run(w, gradOutput, dc, null, MatMulShape.Create(k, p, outChannels, true, false, false, false), mayParallelise: false);
-                        float* image = dx + b * ImageLength;
+                        float* image = dx + (first + g) * ImageLength;
                         new Span<float>(image, (int)ImageLength).Clear();
-                        Col2Im(dc, image, s);
+                        Col2Im(dc + g * p, image, columnsWide, s);
                     }
                 }
             }
         }
 
+        // target = source + value over count floats, through pointers (rows can be 64 floats long).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyRow(float* source, float value, float* target, int count)
+        {
+            int i = 0, width = Vector<float>.Count;
+            var v = new Vector<float>(value);
+            for (; i + width <= count; i += width)
+                Vector.Store(Vector.Load(source + i) + v, target + i);
+            for (; i < count; i++)
+                target[i] = source[i] + value;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static float Sum(float* values, int count)
         {
-            var span = new ReadOnlySpan<float>(values, count);
             var acc = Vector<float>.Zero;
             int i = 0, width = Vector<float>.Count;
             for (; i + width <= count; i += width)
-                acc += new Vector<float>(span.Slice(i, width));
+                acc += Vector.Load(values + i);
             float sum = Vector.Sum(acc);
             for (; i < count; i++)
-                sum += span[i];
+                sum += values[i];
             return sum;
         }
     }

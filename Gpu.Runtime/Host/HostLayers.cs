@@ -43,6 +43,12 @@ internal static unsafe class HostLayers
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MaxPool(float* x, float* y, int* indices, PoolShape s)
     {
+        if (s.KernelSize == 2 && s.Stride == 2)
+        {
+            MaxPool2x2(x, y, indices, s);
+            return;
+        }
+
         int planes = s.Batch * s.Channels;
         for (int plane = 0; plane < planes; plane++)
         {
@@ -72,6 +78,44 @@ internal static unsafe class HostLayers
                     indices[o] = best;
                 }
             }
+        }
+    }
+
+    // The common 2x2, stride-2 window, unrolled: the same comparisons in the same order as the general loop.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MaxPool2x2(float* x, float* y, int* indices, PoolShape s)
+    {
+        int planes = s.Batch * s.Channels, width = s.Width;
+        int o = 0;
+        for (int plane = 0; plane < planes; plane++)
+        {
+            int planeStart = plane * s.Height * width;
+            for (int oh = 0; oh < s.OutHeight; oh++)
+            {
+                int top = planeStart + 2 * oh * width;
+                for (int ow = 0; ow < s.OutWidth; ow++, o++)
+                {
+                    int a = top + 2 * ow;
+                    int best = a;
+                    float max = x[a];
+                    Consider(x, a + 1, ref max, ref best);
+                    Consider(x, a + width, ref max, ref best);
+                    Consider(x, a + width + 1, ref max, ref best);
+                    y[o] = max;
+                    indices[o] = best;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Consider(float* x, int at, ref float max, ref int best)
+    {
+        float v = x[at];
+        if (v > max || (float.IsNaN(v) && !float.IsNaN(max)))
+        {
+            max = v;
+            best = at;
         }
     }
 

@@ -1,5 +1,8 @@
+using System.Globalization;
 using Gpu.Runtime;
 using Gpu.Training;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Gpu.Tests.Docs;
 
@@ -81,5 +84,24 @@ public static class DocumentationExamples
         Console.WriteLine($"held-out accuracy: {history.Last!.ValAccuracy:P1}");
         // end-example
         return history.Last!.ValAccuracy;
+    }
+
+    /// <summary>The guide's serving loop over an exported model: raw feature rows in, "class,probability" lines out.</summary>
+    public static void ServeOnnx(TextReader input, TextWriter output)
+    {
+        // example:serve
+        using var session = new InferenceSession("model.onnx");                   // from `gpu export`
+        int[] shape = [.. session.InputMetadata["input"].Dimensions.Skip(1)];    // e.g. [1, 8, 8]
+        string? line;
+        while ((line = input.ReadLine()) is not null)                              // one row of raw features
+        {
+            float[] row = [.. line.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture))];
+            var tensor = new DenseTensor<float>(row, [1, .. shape]);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", tensor)]);
+            float[] p = [.. results.First(r => r.Name == "probabilities").AsEnumerable<float>()];
+            int best = Array.IndexOf(p, p.Max());
+            output.WriteLine($"{best},{p[best].ToString("F4", CultureInfo.InvariantCulture)}");
+        }
+        // end-example
     }
 }

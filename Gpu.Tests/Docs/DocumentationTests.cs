@@ -9,6 +9,7 @@ public sealed partial class DocumentationTests
     [InlineData("reference")]
     [InlineData("manual")]
     [InlineData("cnn")]
+    [InlineData("serve")]
     public void TrainingGuideShowsTheCompiledExamples(string name)
     {
         string source = File.ReadAllText(SourcePath());
@@ -39,6 +40,28 @@ public sealed partial class DocumentationTests
     {
         var (first, last) = DocumentationExamples.ManualLoop();
         Assert.True(last < 0.5 * first, $"the loss went from {first} to {last}");
+    }
+
+    [Fact]
+    public void TheServingExampleAnswersEveryRowLikePredict()
+    {
+        // A digits classifier, exported; the example reads the pixels of the first 30 images.
+        using var device = Gpu.Runtime.Device.CreateCpu();
+        var digits = Gpu.Training.CsvLoader.Load(Path.Combine(RepositoryRoot(), "data", "digits.csv"), ["label"]);
+        using var model = Gpu.Training.Architecture.Parse("conv(4,3,padding=1),relu,maxpool(2),flatten,linear(10)", new Gpu.Runtime.TensorShape(1, 8, 8)).To(device, 1);
+        using var loss = new Gpu.Training.CrossEntropyLoss();
+        using var optimizer = new Gpu.Training.Adam(model.Parameters(), new Gpu.Training.AdamOptions(Lr: 1e-2));
+        new Gpu.Training.Trainer(model, loss, optimizer, new Gpu.Training.TrainerOptions(Epochs: 3, BatchSize: 64)).Fit(digits);
+        File.Delete("model.onnx");
+        Gpu.Training.OnnxExport.Save("model.onnx", model, new Gpu.Training.ModelInfo("ce", digits.FeatureNames, digits.TargetNames));
+
+        var rows = Enumerable.Range(0, 30).Select(r => string.Join(",", digits.Features.AsSpan(r * 64, 64).ToArray().Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ToList();
+        var served = new StringWriter();
+        DocumentationExamples.ServeOnnx(new StringReader(string.Join("\n", rows)), served);
+        var classes = served.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => int.Parse(l.Split(',')[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var logits = model.Predict(digits.Features.AsSpan(0, 30 * 64));
+        var expected = Enumerable.Range(0, 30).Select(r => { var row = logits.AsSpan(r * 10, 10).ToArray(); return Array.IndexOf(row, row.Max()); });
+        Assert.Equal(expected, classes);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 namespace Gpu.Training;
 
 /// <summary>Checks that an input path names a readable file, with a message that says what is wrong.</summary>
-internal static class InputFile
+public static class InputFile
 {
     public static void Require(string path)
     {
