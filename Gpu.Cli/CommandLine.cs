@@ -36,12 +36,7 @@ public static class CommandLine
         }
         catch (Exception e)
         {
-            int code = e switch
-            {
-                UsageException => ExitCode.Usage,
-                TrainingDivergedException => ExitCode.Diverged,
-                _ => ExitCode.Failure,
-            };
+            int code = ExitCodeOf(e);
             stderr.WriteLine($"error: {Describe(e)}");
             if (parse.GetValue(verbose))
                 stderr.WriteLine(e.ToString());
@@ -49,11 +44,19 @@ public static class CommandLine
         }
     }
 
-    // One line a user can act on; unexpected exceptions also name their type.
-    private static string Describe(Exception e) => e switch
+    /// <summary>The exit code for an error: 2 bad usage, 3 training diverged, 1 anything else.</summary>
+    internal static int ExitCodeOf(Exception e) => e switch
+    {
+        UsageException => ExitCode.Usage,
+        TrainingDivergedException => ExitCode.Diverged,
+        _ => ExitCode.Failure,
+    };
+
+    /// <summary>One line a user can act on; unexpected exceptions also name their type.</summary>
+    internal static string Describe(Exception e) => e switch
     {
         UsageException or TrainingDivergedException or DataFormatException or SafeTensorsFormatException or DeviceNotFoundException or OutputFileException
-            or FileNotFoundException or DirectoryNotFoundException or ArgumentException => Flatten(e.Message),
+            or FileNotFoundException or DirectoryNotFoundException or ArgumentException or DllNotFoundException or MpiException => Flatten(e.Message),
         UnauthorizedAccessException => $"permission denied: {Flatten(e.Message)}",
         IOException => $"I/O error: {Flatten(e.Message)}",
         _ => $"{e.GetType().Name}: {Flatten(e.Message)} (run with --verbose for details)",

@@ -51,11 +51,16 @@ internal static class TrainCommand
         var report = new Option<string?>("--report") { Description = "Write a JSON report (losses, time, throughput, energy).", HelpName = "PATH" };
         var logEvery = new Option<int>("--log-every") { Description = "Print the losses every N epochs.", DefaultValueFactory = _ => 10, HelpName = "N" };
         var standardize = new Option<bool>("--standardize") { Description = "Standardise features (statistics saved with the model)." };
+        var distributed = new Option<string>("--distributed")
+        {
+            Description = "auto: under mpirun -np N (Open MPI) or mpiexec (MPICH), train data-parallel on N ranks; off: one process regardless.",
+            DefaultValueFactory = _ => "auto",
+        }.AcceptOnlyFromAmong("auto", "off");
 
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
             data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
-            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize,
+            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed,
         };
         command.SetAction(parse =>
         {
@@ -91,6 +96,7 @@ internal static class TrainCommand
                 Report = parse.GetValue(report),
                 LogEvery = parse.GetValue(logEvery),
                 Standardize = parse.GetValue(standardize),
+                Distributed = parse.GetValue(distributed)!,
                 Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
             };
             settings.Validate();

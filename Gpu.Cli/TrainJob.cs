@@ -4,21 +4,65 @@ using Gpu.Training;
 
 namespace Gpu.Cli;
 
-/// <summary>One `train` run: data, model, optimizer, the training loop with progress, then save and report.</summary>
+/// <summary>
+/// One `train` run: data, model, optimizer, the training loop with progress, then save and report.
+/// Under an MPI launcher (mpirun -np N) it is one rank of a data-parallel job (docs/distributed.md):
+/// every rank trains its share of each batch on its own device; rank 0 alone prints and writes files;
+/// a rank that fails prints one line naming itself and aborts the whole job.
+/// </summary>
 internal sealed class TrainJob(CommandContext context, TrainSettings s)
 {
     private const int ReferenceTrainRows = 100;
     private const int ReferenceValRows = 20;
     private const int ReferenceFeatures = 10;
 
+    private static readonly CommandContext Silent = new(TextWriter.Null, TextWriter.Null, false);
+
+    private ProcessGroup? group;
+
+    // Rank 0 (or the only process) prints, without live progress under a launcher; the other ranks stay silent.
+    private CommandContext Output => group is null ? context : group.Rank == 0 ? context with { Interactive = false } : Silent;
+
     public int Run()
     {
-        // Every output must be writable before any work: a bad path is found now, not after training.
-        foreach (var output in new[] { s.Save, s.Checkpoint, s.Report }.OfType<string>())
-            AtomicFile.CheckWritable(output);
+        var launch = s.Distributed == "off" ? null : ProcessGroup.DetectLaunch();
+        if (launch is not { WorldSize: > 1 } job)
+            return Train();
 
-        using var device = Device.Create(s.Device);
-        context.Out.WriteLine($"Device: {device}");
+        // Joining can fail (no libmpi): that error is this process's alone, printed as usual.
+        using var processGroup = ProcessGroup.Join(job.Flavour);
+        group = processGroup;
+        try
+        {
+            return Train();
+        }
+        catch (Exception e)
+        {
+            // One line naming the rank, then the whole job stops: no rank waits in a collective.
+            int code = CommandLine.ExitCodeOf(e);
+            context.Error.WriteLine($"error: rank {processGroup.Rank} of {processGroup.WorldSize}: {CommandLine.Describe(e)}");
+            context.Error.Flush();
+            processGroup.Abort(code);
+            throw;
+        }
+    }
+
+    private bool WritesFiles => group is null || group.Rank == 0;
+
+    private int Train()
+    {
+        // Every output must be writable before any work: a bad path is found now, not after training.
+        if (WritesFiles)
+        {
+            foreach (var path in new[] { s.Save, s.Checkpoint, s.Report }.OfType<string>())
+                AtomicFile.CheckWritable(path);
+        }
+
+        var context = Output;
+        using var device = group is null
+            ? Device.Create(s.Device)
+            : Device.Create(s.Device, group.LocalRank, Math.Max(1, Environment.ProcessorCount / group.LocalSize));
+        context.Out.WriteLine(group is null ? $"Device: {device}" : $"Device (rank 0 of {group.WorldSize}, {group.Implementation}): {device}");
         var (train, validation) = LoadData();
 
         using var resumed = s.Resume is null ? null : TrainingCheckpoint.Load(s.Resume, device);
@@ -55,7 +99,9 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         bool shuffle = s.Shuffle ?? s.BatchSize > 0;
-        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience));
+        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience), group);
+        if (group is not null)
+            CheckRanksAgree(group, train, validation, model, optimizer, device);
 
         int? lastCheckpoint = null;
         int checkpointEvery = s.CheckpointEvery ?? 10;
@@ -66,7 +112,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
                 progress.WriteLine(EpochLine(e));
 
             // The trainer raises this only for epochs whose weights are finite.
-            if (s.Checkpoint is not null && ((e.Epoch + 1) % checkpointEvery == 0 || e.Epoch + 1 == s.Epochs))
+            if (WritesFiles && s.Checkpoint is not null && ((e.Epoch + 1) % checkpointEvery == 0 || e.Epoch + 1 == s.Epochs))
             {
                 TrainingCheckpoint.Save(s.Checkpoint, model, optimizer, e.Epoch + 1, info, trainer.EarlyStopping);
                 lastCheckpoint = e.Epoch + 1;
@@ -111,10 +157,14 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         return e.ValAccuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}") : line;
     }
 
-    // The closing summary, then the model and the report when asked for.
+    // The closing summary, then the model and the report when asked for (rank 0 only).
     private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, ModelInfo info, TrainingHistory history, double? energy)
     {
-        var summary = Summarise(device, model, history, energy);
+        var ranks = group is null ? null : new ReportRanks(group.WorldSize, group.Implementation, group.AllGather($"{device.Info.KindName}: {device.Info.Name}"), history.CommunicationSeconds);
+        if (!WritesFiles)
+            return;
+        var context = Output;
+        var summary = Summarise(device, model, history, energy, ranks);
         context.Out.WriteLine(summary.Text);
         if (s.Save is not null)
         {
@@ -176,15 +226,39 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         return extra;
     }
 
-    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy)
+    // Ranks that disagree on the data or the configuration would train different models: compared
+    // (as one line each) across ranks before the first step.
+    private void CheckRanksAgree(ProcessGroup processGroup, Dataset train, Dataset? validation, Sequential model, Optimizer optimizer, Device device)
+    {
+        string mine = string.Create(CultureInfo.InvariantCulture,
+            $"data {train.Count}x{train.FeatureCount}->{train.TargetCount} ({string.Join(",", train.FeatureNames)} -> {string.Join(",", train.TargetNames)}), validation {validation?.Count ?? 0} rows, model {Module.Describe(model.InputShape)} {Architecture.Format(model)}, loss {s.Loss}, {optimizer.Name} {System.Text.Json.JsonSerializer.Serialize(optimizer.Options, optimizer.Options.GetType())}, batch {s.BatchSize}, epochs {s.Epochs}, seed {s.Seed}, shuffle {s.Shuffle}");
+        var all = processGroup.AllGather(mine);
+        int other = Array.FindIndex(all, text => text != all[0]);
+        if (other > 0)
+            throw new UsageException($"ranks disagree on the data or configuration: rank 0 has {Shorten(all[0], all[other])}, rank {other} has {Shorten(all[other], all[0])}; every rank must be given the same flags and data.");
+    }
+
+    // The part of `text` from where it first differs from `other`, enough to see the difference.
+    private static string Shorten(string text, string other)
+    {
+        int same = 0;
+        while (same < text.Length && same < other.Length && text[same] == other[same])
+            same++;
+        int start = Math.Max(0, text.LastIndexOf(',', Math.Max(0, same - 1)) + 1);
+        return $"'{text[start..Math.Min(text.Length, start + 80)].Trim()}'";
+    }
+
+    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks? ranks)
     {
         double seconds = history.TrainSeconds;
         double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
         double samplesPerSecond = seconds > 0 ? history.Samples / seconds : 0;
         double gflops = seconds > 0 ? model.Flops(training: true) * (double)history.Samples / seconds / 1e9 : 0;
         string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
+        string where = ranks is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
+        string communication = ranks is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
         string text = string.Create(CultureInfo.InvariantCulture,
-            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {device.Info.KindName} ({device.Info.Name}) in {seconds:F3} s: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s; energy: {energyText}.");
+            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s; energy: {energyText}.");
         var last = history.Last;
         var report = new TrainingReport(
             new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
@@ -197,7 +271,11 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             samplesPerSecond,
             gflops,
             energy,
-            energy is null ? null : "nvml");
+            energy is null ? null : "nvml",
+            ranks?.WorldSize ?? 1,
+            ranks?.Devices ?? [$"{device.Info.KindName}: {device.Info.Name}"],
+            ranks?.CommunicationSeconds ?? 0,
+            ranks?.Implementation);
         return (text, report);
     }
 

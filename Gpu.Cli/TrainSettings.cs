@@ -41,6 +41,9 @@ internal sealed record TrainSettings
     public int LogEvery { get; init; } = 10;
     public bool Standardize { get; init; }
 
+    /// <summary>--distributed: auto (join the MPI job this process was launched in, if any) or off.</summary>
+    public string Distributed { get; init; } = "auto";
+
     /// <summary>The flags the user gave (with a value of their own), e.g. "--lr": what may contradict a checkpoint.</summary>
     public IReadOnlySet<string> Given { get; init; } = new HashSet<string>();
 

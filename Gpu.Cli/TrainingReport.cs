@@ -16,7 +16,11 @@ internal sealed record TrainingReport(
     double SamplesPerSecond,
     double AchievedGflops,
     double? EnergyJoules,
-    string? EnergySource)
+    string? EnergySource,
+    int WorldSize,
+    IReadOnlyList<string> RankDevices,
+    double CommunicationSeconds,
+    string? Mpi)
 {
     private static readonly JsonSerializerOptions Options = new()
     {
@@ -28,6 +32,9 @@ internal sealed record TrainingReport(
     /// <summary>Writes the report atomically (temporary file, then rename).</summary>
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 }
+
+/// <summary>A data-parallel job's ranks: how many, through which MPI, each one's device, time in collectives.</summary>
+internal sealed record ReportRanks(int WorldSize, string Implementation, IReadOnlyList<string> Devices, double CommunicationSeconds);
 
 internal sealed record ReportDevice(string Kind, string Name, string Backend);
 

@@ -88,15 +88,22 @@ public sealed class Device : IDisposable
     /// then the CPU accelerator, and says so in <see cref="SelectionNote"/> when it falls back.
     /// An explicit request for an absent device throws <see cref="DeviceNotFoundException"/> listing what was found.
     /// </summary>
-    public static Device Create(string? request = null)
+    public static Device Create(string? request = null) => Create(request, 0, null);
+
+    /// <summary>
+    /// Opens a device as <see cref="Create(string?)"/> does, for one of several processes on a
+    /// machine: a GPU request takes GPU number <paramref name="gpuOrdinal"/> mod the GPUs found (the
+    /// next usable one when that one fails), and the CPU's host path uses <paramref name="cpuThreads"/> cores.
+    /// </summary>
+    public static Device Create(string? request, int gpuOrdinal, int? cpuThreads)
     {
         string effective = request ?? Environment.GetEnvironmentVariable(EnvironmentVariable) ?? "auto";
         return effective.Trim().ToLowerInvariant() switch
         {
-            "auto" or "" => CreateAuto(request is null && Environment.GetEnvironmentVariable(EnvironmentVariable) is not null),
-            "cpu" => CreateCpu(),
-            "cuda" => CreateGpu(DeviceKind.Cuda, out _) ?? throw NotFound("cuda"),
-            "opencl" => CreateGpu(DeviceKind.OpenCL, out _) ?? throw NotFound("opencl"),
+            "auto" or "" => CreateAuto(request is null && Environment.GetEnvironmentVariable(EnvironmentVariable) is not null, gpuOrdinal, cpuThreads),
+            "cpu" => CreateCpu(threads: cpuThreads),
+            "cuda" => CreateGpu(DeviceKind.Cuda, gpuOrdinal, out _) ?? throw NotFound("cuda"),
+            "opencl" => CreateGpu(DeviceKind.OpenCL, gpuOrdinal, out _) ?? throw NotFound("opencl"),
             _ => throw new ArgumentException(
                 $"Unknown device '{effective}'{(request is null ? $" (from {EnvironmentVariable})" : "")}: use auto, cpu, cuda or opencl.", nameof(request)),
         };
@@ -107,8 +114,14 @@ public sealed class Device : IDisposable
     /// as vectorised host code), <see cref="CpuProfile.Fast"/> (ILGPU kernels on the CPU
     /// accelerator) or <see cref="CpuProfile.GpuLike"/> (the GPU code paths, for tests).
     /// </summary>
-    public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Host, string? selectionNote = null)
+    /// <param name="profile">How the CPU runs ops.</param>
+    /// <param name="selectionNote">Why this device was chosen, when worth telling.</param>
+    /// <param name="threads">Cores the host path's parallel loops may use (process-wide; default all):
+    /// data-parallel ranks sharing a machine take cores / local ranks each.</param>
+    public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Host, string? selectionNote = null, int? threads = null)
     {
+        if (threads is { } count)
+            Host.HostThreads.Set(count);
         var cpu = CpuDevice(profile);
         var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms());
         try
@@ -248,23 +261,23 @@ public sealed class Device : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "Unknown CPU profile."),
     };
 
-    private static Device CreateAuto(bool fromEnvironment)
+    private static Device CreateAuto(bool fromEnvironment, int gpuOrdinal, int? cpuThreads)
     {
         var problems = new List<string>();
         foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL })
         {
-            var device = CreateGpu(kind, out string? problem);
+            var device = CreateGpu(kind, gpuOrdinal, out string? problem);
             if (device is not null)
                 return device;
             problems.Add(problem!);
         }
 
         string source = fromEnvironment ? $"{EnvironmentVariable}=auto" : "auto";
-        return CreateCpu(Runtime.CpuProfile.Host, $"{source}: {string.Join("; ", problems)}; using the CPU");
+        return CreateCpu(Runtime.CpuProfile.Host, $"{source}: {string.Join("; ", problems)}; using the CPU", cpuThreads);
     }
 
-    // Opens the first usable GPU of a kind, or returns null with the reason.
-    private static Device? CreateGpu(DeviceKind kind, out string? problem)
+    // Opens GPU number `ordinal` mod the count of a kind (else the next usable one), or returns null with the reason.
+    private static Device? CreateGpu(DeviceKind kind, int ordinal, out string? problem)
     {
         Context context;
         try
@@ -285,10 +298,10 @@ public sealed class Device : IDisposable
         }
 
         var reasons = new List<string>();
-        foreach (var candidate in context.Devices)
+        var gpus = context.Devices.Where(d => d.AcceleratorType != AcceleratorType.CPU).ToList();
+        int first = gpus.Count == 0 ? 0 : ((ordinal % gpus.Count) + gpus.Count) % gpus.Count;
+        foreach (var candidate in gpus.Skip(first).Concat(gpus.Take(first)))
         {
-            if (candidate.AcceleratorType == AcceleratorType.CPU)
-                continue;
             try
             {
                 var accelerator = candidate.CreateAccelerator(context);

@@ -9,18 +9,35 @@ namespace Gpu.Training;
 /// a shuffled batch is gathered on the device. Step losses are written to device slots and read
 /// back once per epoch, together with a check that the weights are still finite, so no step waits
 /// for the host.
+/// <para>
+/// With a <see cref="ProcessGroup"/> of N ranks the loop is data-parallel with PyTorch DDP's
+/// semantics: the batch size stays the global batch; every epoch all ranks draw the same order and
+/// each takes its contiguous share of every global batch; after backward the flat gradient is
+/// summed across ranks, each rank's part weighted by its share, so the result is exactly the
+/// gradient of the global batch's mean loss (an uneven last batch included); every rank then takes
+/// the same optimizer step, so the weights stay identical without being sent. Initial weights and
+/// optimizer state are broadcast from rank 0 once. Losses, validation losses and accuracy are
+/// reduced across ranks, so early stopping and divergence are decided identically everywhere.
+/// </para>
 /// </summary>
 public sealed class Trainer
 {
     private readonly Sequential model;
     private readonly Loss loss;
     private readonly Optimizer optimizer;
+    private readonly ProcessGroup? group;
 
-    public Trainer(Sequential model, Loss loss, Optimizer optimizer, TrainerOptions? options = null)
+    /// <param name="model">The model, on its device.</param>
+    /// <param name="loss">A loss reduced to a scalar.</param>
+    /// <param name="optimizer">The optimizer over the model's parameters.</param>
+    /// <param name="options">Epochs, batch size, shuffling, early stopping.</param>
+    /// <param name="processGroup">The ranks of a data-parallel job (null: this process alone).</param>
+    public Trainer(Sequential model, Loss loss, Optimizer optimizer, TrainerOptions? options = null, ProcessGroup? processGroup = null)
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.loss = loss ?? throw new ArgumentNullException(nameof(loss));
         this.optimizer = optimizer ?? throw new ArgumentNullException(nameof(optimizer));
+        group = processGroup is { WorldSize: > 1 } ? processGroup : null;
         Options = options ?? new TrainerOptions();
         Options.Validate();
         if (loss.Reduction == Reduction.None)
@@ -58,33 +75,43 @@ public sealed class Trainer
         int steps = (n + batch - 1) / batch;
         bool gather = Options.Shuffle && batch < n;
         bool penalised = optimizer.L1 > 0 || optimizer.L2 > 0;
+        int ranks = group?.WorldSize ?? 1, rank = group?.Rank ?? 0;
+        int largestShare = Share(batch, 0, ranks).Count;
 
         using var x = OnDevice(device, train.Features, n, model.InputShape);
         using var y = device.FromArray(train.Targets, n, train.TargetCount);
-        using var xBatch = gather ? device.Zeros(Shape(batch, model.InputShape), null) : null;
-        using var yBatch = gather ? device.Zeros(batch, train.TargetCount) : null;
+        using var xBatch = gather ? device.Zeros(Shape(largestShare, model.InputShape), null) : null;
+        using var yBatch = gather ? device.Zeros(largestShare, train.TargetCount) : null;
         using var order = gather ? device.Indices(new int[n]) : null;
         using var stepLosses = device.Zeros(steps + 1); // the last slot: the weights' sum of squares
         using var penalties = penalised ? device.Zeros(steps) : null;
         using var xVal = validation is null ? null : OnDevice(device, validation.Features, validation.Count, model.InputShape);
         using var yVal = validation is null ? null : device.FromArray(validation.Targets, validation.Count, validation.TargetCount);
-        int valSteps = validation is null ? 0 : (validation.Count + batch - 1) / batch;
+        (int Offset, int Count) valShare = validation is null ? (0, 0) : Share(validation.Count, rank, ranks);
+        int valSteps = validation is null ? 0 : Math.Max(1, (valShare.Count + batch - 1) / batch);
         using var valSlots = validation is null ? null : device.Zeros(2 * valSteps);
 
-        // Every per-step view is made here, once: a training step allocates nothing.
+        // Every per-step view is made here, once: a training step allocates nothing. Each step is
+        // this rank's share (all of it for one process) of the global batch [s batch, ...).
+        var plan = new (int Start, int Rows, int Offset, int Count)[steps];
         var batches = new (Tensor X, Tensor Y)[steps];
         var slots = new Tensor[steps];
         var penaltySlots = new Tensor[penalised ? steps : 0];
         for (int s = 0; s < steps; s++)
         {
             int start = s * batch, rows = Math.Min(batch, n - start);
+            var (offset, count) = Share(rows, rank, ranks);
+            plan[s] = (start, rows, offset, count);
             batches[s] = gather
-                ? (rows == batch ? xBatch! : xBatch!.Rows(0, rows), rows == batch ? yBatch! : yBatch!.Rows(0, rows))
-                : (x.Rows(start, rows), y.Rows(start, rows));
+                ? (count == largestShare ? xBatch! : xBatch!.Rows(0, count), count == largestShare ? yBatch! : yBatch!.Rows(0, count))
+                : (x.Rows(start + offset, count), y.Rows(start + offset, count));
             slots[s] = stepLosses.Slice(s);
             if (penalised)
                 penaltySlots[s] = penalties!.Slice(s);
         }
+
+        if (group is not null)
+            BroadcastState(group);
 
         var history = new TrainingHistory();
         EarlyStopping = earlyStopping ?? EarlyStoppingState.Initial;
@@ -93,6 +120,7 @@ public sealed class Trainer
         var penaltyHost = new float[penalised ? steps : 0];
         var weightCheck = stepLosses.Slice(steps);
         var permutation = gather ? new int[n] : [];
+        double communicationBefore = group?.CommunicationSeconds ?? 0;
         for (int epoch = startEpoch; epoch < Options.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -106,35 +134,46 @@ public sealed class Trainer
 
             for (int s = 0; s < steps; s++)
             {
+                var (start, rows, offset, count) = plan[s];
                 var (xb, yb) = batches[s];
-                if (gather)
+                optimizer.ZeroGrad();
+                if (count > 0)
                 {
-                    Ops.GatherRows(x, order!, s * batch, xb);
-                    Ops.GatherRows(y, order!, s * batch, yb);
+                    if (gather)
+                    {
+                        Ops.GatherRows(x, order!, start + offset, xb);
+                        Ops.GatherRows(y, order!, start + offset, yb);
+                    }
+
+                    model.SetRandomPosition(optimizer.StepCount, offset);
+                    var output = model.Forward(xb);
+                    loss.ForwardInto(output, yb, slots[s]);
+                    model.Backward(loss.Backward());
                 }
 
-                optimizer.ZeroGrad();
-                model.SetRandomPosition(optimizer.StepCount, 0);
-                var output = model.Forward(xb);
-                loss.ForwardInto(output, yb, slots[s]);
                 if (penalised)
                     Ops.RegularizationPenalty(model.Parameters().Values, (float)optimizer.L1, (float)optimizer.L2, penaltySlots[s]);
-                model.Backward(loss.Backward());
+                // The gradient of the global batch's loss: each rank's mean over its share, weighted by the share.
+                group?.AllReduceSum(model.Parameters().Gradients, loss.Reduction == Reduction.Mean ? (float)count / rows : 1f);
                 optimizer.Step();
             }
 
             // Non-finite weights make their sum of squares non-finite: checked with the losses, in one read.
             Ops.RegularizationPenalty(model.Parameters().Values, 0f, 1f, weightCheck);
             model.Eval();
-            (double? valLoss, double? valAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(xVal!, yVal!, valSlots!, batch);
+            (double? valLoss, double? valAccuracy) = validation is null
+                ? ((double?)null, (double?)null)
+                : Evaluate(xVal!.Rows(valShare.Offset, valShare.Count), yVal!.Rows(valShare.Offset, valShare.Count), valSlots!, batch, validation.Count);
             model.Train();
             stepLosses.CopyTo(stepLossHost);
-            double trainLoss = WeightedMean(stepLossHost.AsSpan(0, steps), n, batch);
+            double trainLoss = Total(stepLossHost.AsSpan(0, steps), plan) / (loss.Reduction == Reduction.Sum ? 1 : n);
             if (penalised)
             {
+                // The penalty depends on the weights alone, the same on every rank: not reduced.
                 penalties!.CopyTo(penaltyHost);
                 trainLoss += WeightedMean(penaltyHost, n, batch);
             }
+
             clock.Stop();
 
             if (!double.IsFinite(trainLoss))
@@ -150,6 +189,7 @@ public sealed class Trainer
             history.BestEpoch = EarlyStopping.BestEpoch;
 
             var result = new EpochResult(epoch, trainLoss, valLoss, clock.Elapsed.TotalSeconds, steps, n, valAccuracy);
+            history.CommunicationSeconds = (group?.CommunicationSeconds ?? 0) - communicationBefore;
             history.Epochs.Add(result);
             EpochCompleted?.Invoke(result);
 
@@ -176,7 +216,7 @@ public sealed class Trainer
         model.Eval();
         try
         {
-            return Evaluate(x, y, slots, batch).Loss;
+            return Evaluate(x, y, slots, batch, data.Count).Loss;
         }
         finally
         {
@@ -184,25 +224,67 @@ public sealed class Trainer
         }
     }
 
-    // The loss (and, for classifiers, the accuracy) over a set: one slot per batch for each.
-    private (double Loss, double? Accuracy) Evaluate(Tensor x, Tensor y, Tensor slots, int batch)
+    // The loss (and, for classifiers, the accuracy) over a set of `total` rows, of which x and y are
+    // this rank's share: one slot per batch for each, summed locally, then across ranks.
+    private (double Loss, double? Accuracy) Evaluate(Tensor x, Tensor y, Tensor slots, int batch, int total)
     {
         int n = x.Shape[0];
         int batches = slots.Length / 2;
         bool classifier = loss.ReportsAccuracy(model.OutputFeaturesCount);
-        for (int s = 0, start = 0; start < n; s++, start += batch)
+        var used = 0;
+        for (int start = 0; start < n; used++, start += batch)
         {
             int rows = Math.Min(batch, n - start);
             var output = model.Forward(x.Rows(start, rows));
             var target = y.Rows(start, rows);
-            loss.ForwardInto(output, target, slots.Slice(s));
+            loss.ForwardInto(output, target, slots.Slice(used));
             if (classifier)
-                loss.CountCorrect(output, target, slots.Slice(batches + s));
+                loss.CountCorrect(output, target, slots.Slice(batches + used));
         }
 
         var values = slots.ToArray();
-        double? accuracy = classifier ? values.AsSpan(batches).ToArray().Sum(v => (double)v) / n : null;
-        return (WeightedMean(values.AsSpan(0, batches), n, batch), accuracy);
+        Span<double> sums = stackalloc double[2];
+        for (int s = 0; s < used; s++)
+        {
+            int rows = Math.Min(batch, n - s * batch);
+            sums[0] += loss.Reduction == Reduction.Sum ? values[s] : (double)values[s] * rows;
+            if (classifier)
+                sums[1] += values[batches + s];
+        }
+
+        group?.AllReduceSum(sums);
+        double lossValue = loss.Reduction == Reduction.Sum ? sums[0] : sums[0] / total;
+        return (lossValue, classifier ? sums[1] / total : null);
+    }
+
+    // The sum over the epoch's steps of this rank's losses weighted by its rows (for 'mean'; the
+    // losses themselves for 'sum'), then across ranks: the loss of the whole epoch's samples.
+    private double Total(ReadOnlySpan<float> perStep, (int Start, int Rows, int Offset, int Count)[] plan)
+    {
+        Span<double> total = stackalloc double[1];
+        for (int s = 0; s < perStep.Length; s++)
+        {
+            if (plan[s].Count > 0)
+                total[0] += loss.Reduction == Reduction.Sum ? perStep[s] : (double)perStep[s] * plan[s].Count;
+        }
+
+        group?.AllReduceSum(total);
+        return total[0];
+    }
+
+    // Rank 0's weights and optimizer state on every rank: one starting point for all.
+    private void BroadcastState(ProcessGroup processGroup)
+    {
+        processGroup.Broadcast(model.Parameters().Values);
+        foreach (var (_, tensor) in optimizer.State)
+            processGroup.Broadcast(tensor);
+    }
+
+    /// <summary>Rank <paramref name="rank"/>'s contiguous share of <paramref name="rows"/> rows split over <paramref name="ranks"/> ranks: the first rows % ranks ranks take one more.</summary>
+    internal static (int Offset, int Count) Share(int rows, int rank, int ranks)
+    {
+        int size = rows / ranks, extra = rows % ranks;
+        return (rank * size + Math.Min(rank, extra), size + (rank < extra ? 1 : 0));
     }
 
     // The mean over samples of per-batch losses: batches are weighted by their row counts, so the

@@ -58,6 +58,9 @@ public sealed class TrainingHistory
 
     public double TrainSeconds => Epochs.Sum(e => e.Seconds);
 
+    /// <summary>Wall time spent in collectives across ranks (all-reduces, broadcasts) during the run; 0 for one process.</summary>
+    public double CommunicationSeconds { get; internal set; }
+
     public long Steps => Epochs.Sum(e => (long)e.Steps);
 
     public long Samples => Epochs.Sum(e => (long)e.Samples);

@@ -43,7 +43,7 @@ internal static unsafe class HostConvolution
         var job = new Job(x, w, bias, y, null, null, null, null, s, outChannels);
         int groups = Chunks(s);
         if (Parallelise(s, outChannels) && groups > 1)
-            Parallel.For(0, groups, job.ForwardGroup);
+            Parallel.For(0, groups, HostThreads.Options, job.ForwardGroup);
         else
             for (int group = 0; group < groups; group++)
                 job.ForwardGroup(group);
@@ -61,7 +61,7 @@ internal static unsafe class HostConvolution
         {
             var job = new Job(x, w, null, dy, dw, db, dx, partial, s, outChannels);
             if (Parallelise(s, outChannels) && chunks > 1)
-                Parallel.For(0, chunks, job.BackwardChunk);
+                Parallel.For(0, chunks, HostThreads.Options, job.BackwardChunk);
             else
                 for (int chunk = 0; chunk < chunks; chunk++)
                     job.BackwardChunk(chunk);
@@ -90,7 +90,7 @@ internal static unsafe class HostConvolution
 
     // Below about a million multiply-adds the hand-off to other cores costs more than it saves.
     private static bool Parallelise(ConvShape s, int outChannels) =>
-        s.Batch > 1 && (long)s.Batch * outChannels * s.PatchLength * s.Positions >= 1 << 20;
+        HostThreads.Count > 1 && s.Batch > 1 && (long)s.Batch * outChannels * s.PatchLength * s.Positions >= 1 << 20;
 
     private static float[] Scratch(ref float[]? buffer, int length)
     {

@@ -50,18 +50,18 @@ internal static unsafe class HostMatMul
         {
             fixed (float* bp = packedB)
             {
-                bool parallel = mayParallelise && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
+                bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
                 int rowBlockSize = parallel ? BalancedRowBlock(s.M) : RowBlockSize;
                 var job = new Job(a, b, bp, c, bias, s, panels, rowBlockSize);
                 int units = job.Units;
                 if (parallel && (long)s.K * panels * PanelWidth >= ParallelPackFloats)
-                    Parallel.For(0, panels, job.PackB);
+                    Parallel.For(0, panels, HostThreads.Options, job.PackB);
                 else
                     for (int p = 0; p < panels; p++)
                         job.PackB(p);
 
                 if (parallel)
-                    Parallel.For(0, units, job.Unit);
+                    Parallel.For(0, units, HostThreads.Options, job.Unit);
                 else
                     for (int unit = 0; unit < units; unit++)
                         job.Unit(unit);
@@ -86,7 +86,7 @@ internal static unsafe class HostMatMul
     // with few blocks (M = 128 on two cores: 66 + 62 rather than 96 + 32) keeps every core busy.
     private static int BalancedRowBlock(int m)
     {
-        int cores = Environment.ProcessorCount;
+        int cores = HostThreads.Count;
         int blocks = (m + RowBlockSize - 1) / RowBlockSize;
         blocks = (blocks + cores - 1) / cores * cores;
         int rows = (m + blocks - 1) / blocks;
