@@ -22,6 +22,10 @@ if (args.Length > 0 && args[0] == "quick")
     return 0;
 }
 
+// `distributed`: all-reduce times and a compute-heavy model; run it under mpirun -np N, and alone for the baseline.
+if (args.Length > 0 && args[0] == "distributed")
+    return Gpu.Bench.Distributed.DistributedBenchmark.Run(Console.Out);
+
 string preset = Value(args, "--preset") ?? "short";
 var rest = Without(args, "--preset");
 BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(rest, BenchConfig.Create(preset));
