@@ -22,6 +22,15 @@ if (args.Length > 0 && args[0] == "quick")
     return 0;
 }
 
+// `ptx --out DIR`: every kernel's PTX, for scripts/ptxas-check.sh.
+if (args.Length > 0 && args[0] == "ptx")
+{
+    string folder = Value(args, "--out") ?? "ptx";
+    var files = PtxCompiler.WriteAll(folder);
+    Console.Error.WriteLine($"wrote {files.Count} kernels' PTX to {folder}");
+    return 0;
+}
+
 // `distributed`: all-reduce times and a compute-heavy model; run it under mpirun -np N, and alone for the baseline.
 if (args.Length > 0 && args[0] == "distributed")
     return Gpu.Bench.Distributed.DistributedBenchmark.Run(Console.Out);

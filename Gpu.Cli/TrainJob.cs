@@ -255,10 +255,15 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         double samplesPerSecond = seconds > 0 ? history.Samples / seconds : 0;
         double gflops = seconds > 0 ? model.Flops(training: true) * (double)history.Samples / seconds / 1e9 : 0;
         string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
+        // Model FLOP utilisation against the fp32 peak of every rank's device (null when unknown).
+        var peak = PeakFlops.Of(device);
+        double? peakGflops = peak is { } p ? p.Flops * (ranks?.WorldSize ?? 1) / 1e9 : null;
+        double? utilisation = peakGflops is { } pg && pg > 0 ? gflops / pg : null;
+        string mfu = utilisation is { } u ? string.Create(CultureInfo.InvariantCulture, $" (MFU {100 * u:F2}% of {peakGflops:F0} GFLOP/s)") : " (MFU unknown: no fp32 peak for this device)";
         string where = ranks is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
         string communication = ranks is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
         string text = string.Create(CultureInfo.InvariantCulture,
-            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s; energy: {energyText}.");
+            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}.");
         var last = history.Last;
         var report = new TrainingReport(
             new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
@@ -270,6 +275,9 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             stepsPerSecond,
             samplesPerSecond,
             gflops,
+            peakGflops,
+            utilisation,
+            peak?.Source,
             energy,
             energy is null ? null : "nvml",
             ranks?.WorldSize ?? 1,

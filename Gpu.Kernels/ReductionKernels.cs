@@ -62,25 +62,37 @@ public static class ReductionKernels
     }
 
     /// <summary>
-    /// Column sums of a row-major (rows, columns) matrix: group g reduces column g, g + groups, ...
-    /// <c>output[j] = (accumulate ? output[j] : 0) + sum_r x[r, j]</c>.
+    /// Column sums of a row-major (rows, columns) matrix:
+    /// <c>output[j] = (accumulate ? output[j] : 0) + sum_r x[r, j]</c>. Launch with 2-D groups of
+    /// (lanes, phases) threads and ceil(columns / lanes) groups on X: lane l of group g owns column
+    /// g lanes + l, so neighbouring threads read neighbouring addresses (coalesced), and the
+    /// `phases` threads of a column take every phases-th row; the first then adds the phases' sums
+    /// in order, so the result is deterministic. lanes x phases is at most <see cref="MaxGroupSize"/>.
     /// </summary>
     [Kernel(KernelGrouping.Explicit)]
     public static void ColumnSums(ArrayView<float> x, ArrayView<float> output, int rows, int columns, int accumulate)
     {
-        int groupSize = Group.DimX;
-        int groups = Grid.DimX;
-        int thread = Group.IdxX;
-        // Every thread of the group runs the same number of iterations so that all reach the barriers.
-        for (int column = Grid.IdxX; column < columns; column += groups)
+        var shared = SharedMemory.Allocate<float>(MaxGroupSize);
+        int lanes = Group.DimX;
+        int phases = Group.DimY;
+        int lane = Group.IdxX;
+        int phase = Group.IdxY;
+        int column = Grid.IdxX * lanes + lane;
+        float sum = 0f;
+        if (column < columns)
         {
-            float sum = 0f;
-            for (int r = thread; r < rows; r += groupSize)
+            for (int r = phase; r < rows; r += phases)
                 sum += x[r * columns + column];
-            float total = GroupSum(sum);
-            if (Group.IsFirstThread)
-                output[column] = accumulate != 0 ? output[column] + total : total;
-            Group.Barrier();
+        }
+
+        shared[phase * lanes + lane] = sum;
+        Group.Barrier();
+        if (phase == 0 && column < columns)
+        {
+            float total = 0f;
+            for (int p = 0; p < phases; p++)
+                total += shared[p * lanes + lane];
+            output[column] = accumulate != 0 ? output[column] + total : total;
         }
     }
 

@@ -223,10 +223,16 @@ public sealed class Device : IDisposable
     /// Energy the GPU has used since its driver loaded, in joules, from NVML; null where the hardware
     /// or driver gives no reading (the CPU accelerator, OpenCL, GPUs before Volta).
     /// </summary>
-    public double? ReadEnergyJoules()
+    public double? ReadEnergyJoules() => ReadEnergyJoules(out _);
+
+    /// <summary>The energy counter, or null with why there is no reading (never throws for a missing or failing NVML).</summary>
+    public double? ReadEnergyJoules(out string? problem)
     {
         ThrowIfDisposed();
-        return Accelerator is CudaAccelerator cuda ? EnergyMeter.ReadJoules(cuda) : null;
+        if (Accelerator is CudaAccelerator cuda)
+            return EnergyMeter.ReadJoules(cuda, out problem);
+        problem = $"no energy counter on {Info.KindName}";
+        return null;
     }
 
     public override string ToString()
@@ -316,7 +322,7 @@ public sealed class Device : IDisposable
         }
 
         context.Dispose();
-        problem = reasons.Count == 0 ? $"no {KindName(kind)} device found" : $"no usable {KindName(kind)} device ({string.Join("; ", reasons)})";
+        problem = reasons.Count == 0 ? $"no {KindName(kind)} device found{DriverNote(kind)}" : $"no usable {KindName(kind)} device ({string.Join("; ", reasons)})";
         return null;
     }
 
@@ -332,6 +338,8 @@ public sealed class Device : IDisposable
                 else
                     builder.OpenCL();
             });
+            if (kind == DeviceKind.Cuda && !context.Devices.Any(d => d.AcceleratorType != AcceleratorType.CPU))
+                result.Add(new DeviceInfo(kind, "(CUDA driver)", 0, 0, 0, 0, $"no CUDA device found{DriverNote(kind)}"));
             foreach (var d in context.Devices)
             {
                 if (d.AcceleratorType == AcceleratorType.CPU)
@@ -349,6 +357,12 @@ public sealed class Device : IDisposable
 
         return result;
     }
+
+    // Why CUDA found nothing, when it is the driver library that is missing.
+    private static string DriverNote(DeviceKind kind) =>
+        kind == DeviceKind.Cuda && NativeLibraries.Outcome("cuda") is { } outcome && outcome.StartsWith("not found", StringComparison.Ordinal)
+            ? $": the driver library libcuda is {outcome}"
+            : "";
 
     private static DeviceNotFoundException NotFound(string requested)
     {

@@ -41,11 +41,14 @@ public enum CpuProfile
 /// <summary>Which matrix-product implementation a device uses.</summary>
 public enum MatMulAlgorithm
 {
-    /// <summary>cuBLAS on CUDA when it loads; else the tiled kernel on GPUs; host code on the Host CPU profile, the row-blocked kernel on the Fast one.</summary>
+    /// <summary>cuBLAS on CUDA when it loads; else the register-tiled kernel on GPUs; host code on the Host CPU profile, the row-blocked kernel on the Fast one.</summary>
     Auto,
 
-    /// <summary>Our shared-memory tiled kernel (needs groups of 256 threads).</summary>
+    /// <summary>Our simple shared-memory tiled kernel, 4x4 outputs a thread (needs groups of 256 threads): the reference.</summary>
     Tiled,
+
+    /// <summary>Our register-blocked kernel, 8x8 outputs a thread from 128x128 tiles (groups of 256 threads): the default on GPUs without cuBLAS.</summary>
+    RegisterTiled,
 
     /// <summary>Our CPU-shaped kernel: few threads, each a block of rows.</summary>
     RowBlocked,

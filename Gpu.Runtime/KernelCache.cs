@@ -44,6 +44,9 @@ internal sealed class KernelCache(Accelerator accelerator)
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulTiled =>
         Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>>(nameof(MatMulTiled), Method(MatMulKernels.Tiled));
 
+    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulRegisterTiled =>
+        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>>(nameof(MatMulRegisterTiled), Method(MatMulKernels.RegisterTiled));
+
     public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FinalSum =>
         Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float>>(nameof(FinalSum), Method(ReductionKernels.FinalSum));
 
@@ -117,7 +120,10 @@ internal sealed class KernelCache(Accelerator accelerator)
         _ = FinalSum; _ = ColumnSums; _ = MseBackward; _ = BceWithLogitsBackward; _ = CrossEntropyBackward; _ = Adam; _ = Sgd;
         _ = ConvPatches; _ = ConvPatchesBackward; _ = BatchedTranspose; _ = MaxPool; _ = MaxPoolBackward; _ = AvgPool; _ = AvgPoolBackward;
         if (includeTiled)
+        {
             _ = MatMulTiled;
+            _ = MatMulRegisterTiled;
+        }
         _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>();
         _ = PartialSums<RegularizationTerm>(); _ = PartialSums<CorrectTerm>();
         _ = Terms<SquaredErrorTerm>(); _ = Terms<BceWithLogitsTerm>(); _ = Terms<CrossEntropyTerm>();

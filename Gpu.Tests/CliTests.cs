@@ -98,6 +98,28 @@ public sealed class CliTests : IDisposable
         Assert.Equal(201, again.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
 
+    [SkippableTheory]
+    [InlineData("cpu")]
+    [InlineData("cuda")]
+    public void TrainsSavesAndPredictsOnEveryDevice(string device)
+    {
+        Skip.If(device == "cuda" && !Gpu.Runtime.Device.Discover().Any(d => d.Kind == Gpu.Runtime.DeviceKind.Cuda && d.IsUsable), "no usable CUDA device here");
+        string train = WriteCsv("train.csv", 120, 4);
+        string model = PathOf($"{device}.safetensors");
+        string report = PathOf($"{device}.json");
+        var trained = Run("train", "--device", device, "--data", train, "--layers", "16", "--batch-size", "32", "--epochs", "20", "--lr", "0.01",
+            "--save", model, "--report", report);
+        Assert.True(trained.Code == 0, trained.Err);
+        Assert.Contains($"on {device} ", trained.Out);
+        var predicted = Run("predict", "--device", device, "--model", model, "--data", train);
+        Assert.True(predicted.Code == 0, predicted.Err);
+        Assert.Equal(121, predicted.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        // The same seed gives the same run again on the same device.
+        string again = PathOf($"{device}-again.safetensors");
+        Assert.Equal(0, Run("train", "--device", device, "--data", train, "--layers", "16", "--batch-size", "32", "--epochs", "20", "--lr", "0.01", "--save", again).Code);
+        Assert.Equal(SafeTensors.Read(model).Tensors["0.weight"].Data, SafeTensors.Read(again).Tensors["0.weight"].Data);
+    }
+
     [Fact]
     public void ResumingGivesTheSameModelAsAnUninterruptedRun()
     {

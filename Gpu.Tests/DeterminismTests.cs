@@ -6,7 +6,7 @@ namespace Gpu.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class DeterminismTests(DeviceFixture devices)
 {
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void ReductionsAndProductsAreBitIdenticalAcrossRuns(string profile)
     {

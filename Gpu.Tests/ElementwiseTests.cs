@@ -9,10 +9,13 @@ public sealed class ElementwiseTests(DeviceFixture devices)
     {
         { "fast", 1 }, { "fast", 7 }, { "fast", 33 }, { "fast", 1025 }, { "fast", 100_003 },
         { "gpulike", 1 }, { "gpulike", 33 }, { "gpulike", 1025 },
+        { "cuda", 1 }, { "cuda", 33 }, { "cuda", 1025 },
+        { "cuda-kernels", 1 }, { "cuda-kernels", 33 }, { "cuda-kernels", 1025 },
+        { "opencl", 1 }, { "opencl", 33 }, { "opencl", 1025 },
         { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Sizes))]
     public void ReluMatchesReference(string profile, int n)
     {
@@ -36,7 +39,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         Assert.Equal([0f, 2f, 0f, 4f], t.ToArray());
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Sizes))]
     public void ReluBackwardMasksByOutputAndIsZeroAtZero(string profile, int n)
     {
@@ -78,7 +81,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         Numerics.AssertMatchesCentralDifferences(x, Objective, analytic, 1e-2f, 1e-4, 1e-3, i => $"relu grad {i}");
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void FillAndZero(string profile)
     {
@@ -93,7 +96,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         Assert.Equal(2.5f, values[9]);
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void GatherRowsAssemblesAShuffledBatch(string profile)
     {

@@ -12,7 +12,7 @@ namespace Gpu.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class GradientCheckTests(DeviceFixture devices)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("host", "mse", 1)]
     [InlineData("host", "mse", 3)]
     [InlineData("host", "bce", 2)]
@@ -20,6 +20,8 @@ public sealed class GradientCheckTests(DeviceFixture devices)
     [InlineData("fast", "mse", 3)]
     [InlineData("fast", "bce", 2)]
     [InlineData("fast", "ce", 4)]
+    [InlineData("cuda", "mse", 3)]
+    [InlineData("cuda", "ce", 4)]
     public void MlpGradientsMatchFiniteDifferences(string profile, string lossName, int outputs)
     {
         const int batch = 6, inputs = 5;
@@ -33,9 +35,10 @@ public sealed class GradientCheckTests(DeviceFixture devices)
         Check(devices.Get(profile), model, lossName, Numerics.Random(batch * inputs, 1, scale: 2f), targets, lossName == "ce" ? 1 : outputs, 3e-3f);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("host")]
     [InlineData("fast")]
+    [InlineData("cuda")]
     public void CnnGradientsMatchFiniteDifferences(string profile)
     {
         const int batch = 3;

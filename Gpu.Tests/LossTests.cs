@@ -10,10 +10,13 @@ public sealed class LossTests(DeviceFixture devices)
     {
         { "fast", 1 }, { "fast", 7 }, { "fast", 33 }, { "fast", 1025 }, { "fast", 100_003 },
         { "gpulike", 1 }, { "gpulike", 7 }, { "gpulike", 1025 }, { "gpulike", 70_001 },
+        { "cuda", 1 }, { "cuda", 7 }, { "cuda", 1025 }, { "cuda", 70_001 },
+        { "cuda-kernels", 1 }, { "cuda-kernels", 7 }, { "cuda-kernels", 1025 }, { "cuda-kernels", 70_001 },
+        { "opencl", 1 }, { "opencl", 7 }, { "opencl", 1025 }, { "opencl", 70_001 },
         { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Sizes))]
     public void MseMeanSumAndNone(string profile, int n)
     {
@@ -32,7 +35,7 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(x.Select((v, i) => (v - y[i]) * (v - y[i])).ToArray(), each.ToArray(), 1e-7, 1e-6, "none");
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Sizes))]
     public void BceWithLogitsIsStableAndMatchesTextbookForm(string profile, int n)
     {
@@ -50,13 +53,17 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(x.Select((v, i) => (float)Reference.BceWithLogits(v, y[i])).ToArray(), each.ToArray(), 1e-5, 1e-5, "bce none");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("fast", 1, 1)]
     [InlineData("fast", 7, 3)]
     [InlineData("fast", 33, 10)]
     [InlineData("fast", 1025, 7)]
     [InlineData("gpulike", 33, 10)]
+    [InlineData("cuda", 33, 10)]
+    [InlineData("opencl", 33, 10)]
     [InlineData("gpulike", 1025, 2)]
+    [InlineData("cuda", 1025, 2)]
+    [InlineData("opencl", 1025, 2)]
     [InlineData("host", 1, 1)]
     [InlineData("host", 33, 10)]
     [InlineData("host", 1025, 7)]
@@ -74,7 +81,7 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(expected, loss.Item(), 1e-6, 1e-5, "cross-entropy");
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void CrossEntropyWithAnInvalidLabelIsNaN(string profile)
     {
@@ -86,13 +93,16 @@ public sealed class LossTests(DeviceFixture devices)
         Assert.True(float.IsNaN(loss.Item()));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("mse", "fast")]
     [InlineData("bce", "fast")]
     [InlineData("ce", "fast")]
     [InlineData("mse", "host")]
     [InlineData("bce", "host")]
     [InlineData("ce", "host")]
+    [InlineData("mse", "cuda")]
+    [InlineData("bce", "cuda")]
+    [InlineData("ce", "cuda")]
     public void BackwardMatchesFiniteDifferences(string loss, string profile)
     {
         var device = devices.Get(profile);
@@ -133,14 +143,20 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertMatchesCentralDifferences(x, LossAt, grad.ToArray(), 1e-2f, 2e-4, 2e-3, i => $"{loss} d/dx[{i}]");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("fast", 1, 1)]
     [InlineData("fast", 100, 20)]
     [InlineData("fast", 1025, 33)]
     [InlineData("fast", 7, 1025)]
     [InlineData("gpulike", 1, 1)]
+    [InlineData("cuda", 1, 1)]
+    [InlineData("opencl", 1, 1)]
     [InlineData("gpulike", 1025, 33)]
+    [InlineData("cuda", 1025, 33)]
+    [InlineData("opencl", 1025, 33)]
     [InlineData("gpulike", 3, 300)]
+    [InlineData("cuda", 3, 300)]
+    [InlineData("opencl", 3, 300)]
     [InlineData("host", 1, 1)]
     [InlineData("host", 1025, 33)]
     public void ColumnSumsMatchReference(string profile, int rows, int columns)
@@ -159,7 +175,7 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(expected.Select(v => 2 * v).ToArray(), output.ToArray(), 2e-6 * rows, 1e-5, "accumulated column sums");
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void RegularizationPenaltySumsL1AndL2(string profile)
     {

@@ -15,9 +15,15 @@ public sealed class MatMulTests(DeviceFixture devices)
         { "host", 100, 20, 10 }, { "host", 64, 64, 64 }, { "host", 130, 70, 17 }, { "host", 300, 257, 200 }, { "host", 130, 70, 600 }, { "host", 67, 48, 513 },
         { "gpulike", 1, 1, 1 }, { "gpulike", 7, 33, 1 }, { "gpulike", 33, 7, 65 }, { "gpulike", 130, 70, 17 }, { "gpulike", 3, 4, 1025 },
         { "gpulike", 100, 20, 10 }, { "gpulike", 64, 64, 64 },
+        { "cuda", 1, 1, 1 }, { "cuda", 7, 33, 1 }, { "cuda", 33, 7, 65 }, { "cuda", 130, 70, 17 }, { "cuda", 3, 4, 1025 },
+        { "cuda", 100, 20, 10 }, { "cuda", 64, 64, 64 }, { "cuda", 1300, 700, 1025 },
+        { "cuda-kernels", 1, 1, 1 }, { "cuda-kernels", 7, 33, 1 }, { "cuda-kernels", 33, 7, 65 }, { "cuda-kernels", 130, 70, 17 }, { "cuda-kernels", 3, 4, 1025 },
+        { "cuda-kernels", 100, 20, 10 }, { "cuda-kernels", 64, 64, 64 },
+        { "opencl", 1, 1, 1 }, { "opencl", 7, 33, 1 }, { "opencl", 33, 7, 65 }, { "opencl", 130, 70, 17 }, { "opencl", 3, 4, 1025 },
+        { "opencl", 100, 20, 10 }, { "opencl", 64, 64, 64 },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Shapes))]
     public void AllFormsMatchMathNet(string profile, int m, int n, int k)
     {
@@ -32,7 +38,7 @@ public sealed class MatMulTests(DeviceFixture devices)
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Profiles.All), MemberType = typeof(Profiles))]
     public void ZeroInnerDimensionGivesBias(string profile)
     {
@@ -67,9 +73,13 @@ public sealed class MatMulTests(DeviceFixture devices)
         Assert.Throws<InvalidOperationException>(() => Ops.MatMul(a, a, c, algorithm: MatMulAlgorithm.CuBlas));
     }
 
-    private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) => device.CpuProfile switch
+    private static IEnumerable<MatMulAlgorithm> AlgorithmsFor(Device device) => device.Kind == DeviceKind.Cuda
+        ? [MatMulAlgorithm.CuBlas, MatMulAlgorithm.RegisterTiled, MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked]
+        : device.Kind == DeviceKind.OpenCL
+        ? [MatMulAlgorithm.RegisterTiled, MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked]
+        : device.CpuProfile switch
     {
-        CpuProfile.GpuLike => [MatMulAlgorithm.Tiled, MatMulAlgorithm.RowBlocked],
+        CpuProfile.GpuLike => [MatMulAlgorithm.Tiled, MatMulAlgorithm.RegisterTiled, MatMulAlgorithm.RowBlocked],
         CpuProfile.Host => [MatMulAlgorithm.Host, MatMulAlgorithm.RowBlocked],
         _ => [MatMulAlgorithm.RowBlocked],
     };

@@ -59,6 +59,14 @@ public static class Numerics
         }
     }
 
+    /// <summary>
+    /// How much wider tolerances are on a device: 1 on the CPU, 10 on a GPU, where ILGPU compiles
+    /// exp and log to the hardware's approximate instructions (ex2.approx, lg2.approx) and ptxas
+    /// fuses multiply-adds, so results differ from the CPU's in the last bits (still deterministic
+    /// per device).
+    /// </summary>
+    public static double Scale(Gpu.Runtime.Device device) => device.Kind == Gpu.Runtime.DeviceKind.Cpu ? 1 : 10;
+
     /// <summary>Uniform values in [-1, 1) from a seeded generator.</summary>
     public static float[] Random(int count, int seed, float scale = 1f)
     {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-check.sh needs on a GPU machine that has no .NET SDK (the lent H200's
 # image has none): the .NET runtime, the built test, benchmark and CLI assemblies and xunit's
-# console runner, into .device/bundle.tar.xz (~40 MB; git-ignored). Run it here, then on the GPU
-# machine, from the repository root with .device carried along:
-#   scripts/gpu-check.sh /tmp/gpu-check && tar -C /tmp -czf "$OUT/gpu-check.tar.gz" gpu-check && cp /tmp/gpu-check/summary.txt "$OUT/"
+# console runner, into .device/bundle.tar.xz (git-ignored; it must stay under the 64 MiB carried
+# with the tree). Run it here, then on the GPU machine, from the repository root with .device
+# carried along (`;`, so the results come back even after a timeout):
+#   timeout 580 scripts/gpu-check.sh /tmp/gc "$OUT/summary.txt"; tar -C /tmp -czf "$OUT/gpu-check.tar.gz" gc
 # gpu-check.sh unpacks the bundle itself when it finds no `dotnet` on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,14 @@ cp -r "$root/shared/Microsoft.NETCore.App/$runtime" "$stage/dotnet/shared/Micros
 cp -r Gpu.Tests/bin/Release/net10.0 "$stage/tests"   # holds the CLI (gpu.dll) too
 cp -r Gpu.Bench/bin/Release/net10.0 "$stage/bench"
 cp -r "$runner" "$stage/xunit"
+# Native libraries for Linux x64 only (ONNX Runtime ships ~250 MB for every platform), and the
+# benchmark's files that equal the tests' as hard links, which tar stores once.
+for dir in "$stage/tests" "$stage/bench"; do
+  find "$dir/runtimes" -mindepth 1 -maxdepth 1 ! -name linux-x64 -exec rm -rf {} + 2>/dev/null || true
+done
+(cd "$stage/bench" && find . -type f | while read -r file; do
+  if [[ -f "../tests/$file" ]] && cmp -s "$file" "../tests/$file"; then ln -f "../tests/$file" "$file"; fi
+done)
 # Only the archive travels (64 MiB limit for everything carried); an unpacked copy would not fit.
 rm -rf .device/run
 mkdir -p .device

@@ -33,7 +33,9 @@ internal sealed class KernelBackend : Backend
 
     public override string Description =>
         device.Kind == DeviceKind.Cuda
-            ? CuBlas is null ? $"ILGPU kernels (no cuBLAS: {CuBlasProblem})" : "ILGPU kernels, cuBLAS for matrix products"
+            ? CuBlas is null
+                ? $"ILGPU kernels (no cuBLAS: {CuBlasProblem}; library: {NativeLibraries.Outcome("cublas") ?? "not tried"})"
+                : $"ILGPU kernels, cuBLAS for matrix products ({NativeLibraries.Outcome("cublas") ?? "libcublas"})"
             : "ILGPU kernels";
 
     /// <summary>Launch sizes of this accelerator.</summary>
@@ -122,7 +124,7 @@ internal sealed class KernelBackend : Backend
     {
         var resolved = Resolve(op, algorithm);
         if (resolved == MatMulAlgorithm.CuBlas && bias is not null && shape.Accumulate != 0)
-            resolved = geometry.SupportsTiledMatMul ? MatMulAlgorithm.Tiled : MatMulAlgorithm.RowBlocked; // no bias epilogue on top of an accumulated C
+            resolved = geometry.SupportsTiledMatMul ? MatMulAlgorithm.RegisterTiled : MatMulAlgorithm.RowBlocked; // no bias epilogue on top of an accumulated C
         var biasView = bias is null ? c.View : bias.View; // never read without HasBias
         switch (resolved)
         {
@@ -139,9 +141,12 @@ internal sealed class KernelBackend : Backend
                 kernels.MatMulRowBlocked(Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
                 break;
             case MatMulAlgorithm.Tiled:
-                var grid = new Index2D((shape.N + MatMulKernels.Tile - 1) / MatMulKernels.Tile, (shape.M + MatMulKernels.Tile - 1) / MatMulKernels.Tile);
-                var group = new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide);
-                kernels.MatMulTiled(Stream, new KernelConfig(grid, group), a.View, b.View, c.View, biasView, shape);
+                kernels.MatMulTiled(Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.Tile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
+                    a.View, b.View, c.View, biasView, shape);
+                break;
+            case MatMulAlgorithm.RegisterTiled:
+                kernels.MatMulRegisterTiled(Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.BigTile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
+                    a.View, b.View, c.View, biasView, shape);
                 break;
             default:
                 // cuBLAS has no bias epilogue: seed C with the bias rows, then C = A B + 1 C.
@@ -160,8 +165,11 @@ internal sealed class KernelBackend : Backend
 
     public override void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate)
     {
-        int groups = Math.Min(columns, geometry.MaxReductionGroups);
-        kernels.ColumnSums(Stream, new KernelConfig(groups, geometry.ReductionGroupSize), x.View, y.View, rows, columns, accumulate ? 1 : 0);
+        // Lanes along the columns (coalesced reads), phases along the rows.
+        int lanes = Math.Min(32, geometry.ReductionGroupSize);
+        int phases = Math.Max(1, geometry.ReductionGroupSize / lanes);
+        int groups = (columns + lanes - 1) / lanes;
+        kernels.ColumnSums(Stream, new KernelConfig(new Index2D(groups, 1), new Index2D(lanes, phases)), x.View, y.View, rows, columns, accumulate ? 1 : 0);
     }
 
     public override void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0)
@@ -292,6 +300,18 @@ internal sealed class KernelBackend : Backend
         }
     }
 
+    /// <summary>
+    /// The grid of a tiled product: row tiles on X (up to 2^31 - 1 groups), column tiles on Y (up to
+    /// 65,535, so outputs of up to 65,535 tiles' width).
+    /// </summary>
+    internal static Index2D TiledGrid(string op, MatMulShape shape, int tile)
+    {
+        long rows = (shape.M + (long)tile - 1) / tile, columns = (shape.N + (long)tile - 1) / tile;
+        if (columns > ushort.MaxValue)
+            throw new InvalidOperationException($"{op}: {shape.N} output columns need {columns} tiles of {tile}, more than the 65,535 a grid's Y axis allows.");
+        return new Index2D((int)rows, (int)columns);
+    }
+
     // A device buffer of at least `length` floats, kept and grown for the convolutions' intermediates.
     private Tensor Scratch(ref Tensor? buffer, long length)
     {
@@ -327,8 +347,8 @@ internal sealed class KernelBackend : Backend
             case MatMulAlgorithm.Auto:
                 if (device.Kind == DeviceKind.Cuda && CuBlas is not null)
                     return MatMulAlgorithm.CuBlas;
-                return device.CpuProfile == CpuProfile.Fast || !geometry.SupportsTiledMatMul ? MatMulAlgorithm.RowBlocked : MatMulAlgorithm.Tiled;
-            case MatMulAlgorithm.Tiled when !geometry.SupportsTiledMatMul:
+                return device.CpuProfile == CpuProfile.Fast || !geometry.SupportsTiledMatMul ? MatMulAlgorithm.RowBlocked : MatMulAlgorithm.RegisterTiled;
+            case MatMulAlgorithm.Tiled or MatMulAlgorithm.RegisterTiled when !geometry.SupportsTiledMatMul:
                 throw new InvalidOperationException($"{op}: the tiled kernel needs groups of 256 threads but {device.Info.Name} allows {device.Info.MaxGroupSize}.");
             case MatMulAlgorithm.Host when device.Kind != DeviceKind.Cpu:
                 throw new InvalidOperationException($"{op}: the host path runs on CPU devices only, not on {device.Info.Name}.");

@@ -312,11 +312,8 @@ internal static unsafe class HostOps
         return total;
     }
 
-    private static float Log1P(float e)
-    {
-        float u = 1f + e;
-        return u == 1f ? e : MathF.Log(u) * e / (u - 1f);
-    }
+    // The kernels' log1p (series below 0.05, Goldberg above), so both paths compute the same terms.
+    private static float Log1P(float e) => BceWithLogitsTerm.Log1P(e);
 
     private static float Sigmoid(float x)
     {

@@ -139,7 +139,7 @@ with open("layer_cases.json", "w") as f:
 
 
 # ---------------------------------------------------------------- whole runs
-def train_run(name, model, architecture, input_shape, x, y, xv, yv, loss_name, optimizer, options, batch, epochs, y_names):
+def train_run(name, model, architecture, input_shape, x, y, xv, yv, loss_name, optimizer, options, batch, epochs, y_names, l1=0.0, l2=0.0):
     x_names = [f"x{i}" for i in range(x[0].numel())]
     flat_x, flat_xv = x.reshape(x.shape[0], -1), xv.reshape(xv.shape[0], -1)
     write_csv(f"{name}_train.csv", flat_x, y, x_names, y_names)
@@ -147,7 +147,7 @@ def train_run(name, model, architecture, input_shape, x, y, xv, yv, loss_name, o
     write_safetensors(f"{name}_init.safetensors", model.state_dict(), {"source": "torch " + torch.__version__})
     criterion = {"mse": nn.MSELoss(), "ce": nn.CrossEntropyLoss()}[loss_name]
     target = (lambda t: t[:, 0].long()) if loss_name == "ce" else (lambda t: t)
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer]
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
     opt = cls(model.parameters(), foreach=False, **options)
     n = x.shape[0]
     rows = []
@@ -162,6 +162,9 @@ def train_run(name, model, architecture, input_shape, x, y, xv, yv, loss_name, o
                     m.step = steps
             opt.zero_grad()
             loss = criterion(model(xb), target(yb))
+            if l1 or l2:
+                # The penalty added to the loss in Python: PyTorch's autograd gives its gradient.
+                loss = loss + sum(l1 * p.abs().sum() + l2 * p.pow(2).sum() for p in model.parameters())
             loss.backward()
             opt.step()
             steps += 1
@@ -176,7 +179,7 @@ def train_run(name, model, architecture, input_shape, x, y, xv, yv, loss_name, o
             f.write(f"{e},{l!r},{v!r}\n")
     write_safetensors(f"{name}_final.safetensors", model.state_dict(), {"source": "torch " + torch.__version__})
     return {"architecture": architecture, "input_shape": input_shape, "loss": loss_name, "optimizer": optimizer,
-            "options": options, "batch_size": batch, "epochs": epochs, "targets": y_names}
+            "options": options, "batch_size": batch, "epochs": epochs, "targets": y_names, "l1": l1, "l2": l2}
 
 
 runs = {}
@@ -208,6 +211,20 @@ mlp_arch = [{"type": "Linear", "in_features": 6, "out_features": 16, "bias": Tru
             {"type": "Linear", "in_features": 8, "out_features": 2, "bias": True}]
 runs["dropout_mlp"] = train_run("dropout_mlp", mlp, mlp_arch, [6], X, Y, XV, YV, "mse", "adamw", {"lr": 5e-3, "weight_decay": 0.01}, 16, 12,
                                 ["y0", "y1"])
+
+# L1 and L2 penalties, added to the loss in PyTorch (our optimizers fuse their gradient into the step).
+torch.manual_seed(22)
+X = torch.randn(48, 5)
+Y = (X @ torch.randn(5, 1)) + 0.1 * torch.randn(48, 1)
+XV = torch.randn(12, 5)
+YV = XV @ torch.randn(5, 1)
+mlp_arch = [{"type": "Linear", "in_features": 5, "out_features": 8, "bias": True}, {"type": "ReLU"},
+            {"type": "Linear", "in_features": 8, "out_features": 1, "bias": True}]
+penalised = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+runs["l1l2_adam"] = train_run("l1l2_adam", penalised, mlp_arch, [5], X, Y, XV, YV, "mse", "adam", {"lr": 1e-2}, 16, 15, ["y"], l1=1e-3, l2=1e-2)
+torch.manual_seed(23)
+penalised = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+runs["l1l2_sgd"] = train_run("l1l2_sgd", penalised, mlp_arch, [5], X, Y, XV, YV, "mse", "sgd", {"lr": 0.05, "momentum": 0.9}, 16, 15, ["y"], l1=2e-3, l2=5e-3)
 
 with open("layer_training_cases.json", "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": runs}, f, indent=1)
