@@ -31,6 +31,13 @@ if (args.Length > 0 && args[0] == "ptx")
     return 0;
 }
 
+// `write-csv PATH [--rows N] [--features F] [--seed S]`: the seeded CSV of the data benchmarks.
+if (args.Length > 1 && args[0] == "write-csv")
+{
+    int Int(string flag, int fallback) => Value(args, flag) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return Gpu.Bench.Data.CsvWriter.Run(args[1], Int("--rows", 2_000_000), Int("--features", 20), Int("--seed", 0));
+}
+
 // `distributed`: all-reduce times and a compute-heavy model; run it under mpirun -np N, and alone for the baseline.
 if (args.Length > 0 && args[0] == "distributed")
     return Gpu.Bench.Distributed.DistributedBenchmark.Run(Console.Out);
