@@ -107,6 +107,14 @@ public sealed class Tensor : IDisposable
         if (destination.Length != Length)
             throw new ArgumentException($"CopyTo: tensor {Describe()} has {Length} elements but the destination has {destination.Length}.", nameof(destination));
         var stream = Device.Stream;
+        if (Length > 0 && Device.Kind == DeviceKind.Cpu)
+        {
+            // The CPU accelerator's memory is host memory: a plain copy, without ILGPU's per-copy wrapper objects.
+            stream.Synchronize();
+            HostSpan.CopyTo(destination);
+            return;
+        }
+
         if (Length > 0)
             View.CopyToCPU(stream, destination);
         stream.Synchronize();
@@ -128,6 +136,13 @@ public sealed class Tensor : IDisposable
         if (source.Length != Length)
             throw new ArgumentException($"CopyFrom: tensor {Describe()} has {Length} elements but the source has {source.Length}.", nameof(source));
         var stream = Device.Stream;
+        if (Length > 0 && Device.Kind == DeviceKind.Cpu)
+        {
+            stream.Synchronize(); // a queued kernel may still read this memory
+            source.CopyTo(HostSpan);
+            return;
+        }
+
         if (Length > 0)
             View.CopyFromCPU(stream, source);
         // The span may live on the managed heap or the stack: finish the copy before returning.

@@ -78,23 +78,23 @@ public sealed class Trainer
         int ranks = group?.WorldSize ?? 1, rank = group?.Rank ?? 0;
         int largestShare = Share(batch, 0, ranks).Count;
 
-        using var x = OnDevice(device, train.Features, n, model.InputShape);
-        using var y = device.FromArray(train.Targets, n, train.TargetCount);
-        using var xBatch = gather ? device.Zeros(Shape(largestShare, model.InputShape), null) : null;
-        using var yBatch = gather ? device.Zeros(largestShare, train.TargetCount) : null;
-        using var order = gather ? device.Indices(new int[n]) : null;
+        // The data stays in host memory when it would not fit in what the device may hold for it
+        // (on the CPU, always, by default: its device memory is host memory).
+        long dataBytes = DataFeed.Bytes(train) + (validation is null ? 0 : DataFeed.Bytes(validation));
+        bool onDevice = dataBytes <= DeviceDataLimit(device);
+        DataResidence = onDevice ? "device" : "host";
+        using var feed = DataFeed.Create(device, train, model.InputShape, largestShare, gather, onDevice);
         using var stepLosses = device.Zeros(steps + 1); // the last slot: the weights' sum of squares
         using var penalties = penalised ? device.Zeros(steps) : null;
-        using var xVal = validation is null ? null : OnDevice(device, validation.Features, validation.Count, model.InputShape);
-        using var yVal = validation is null ? null : device.FromArray(validation.Targets, validation.Count, validation.TargetCount);
         (int Offset, int Count) valShare = validation is null ? (0, 0) : Share(validation.Count, rank, ranks);
-        int valSteps = validation is null ? 0 : Math.Max(1, (valShare.Count + batch - 1) / batch);
+        int valBatch = Math.Max(1, Math.Min(batch, valShare.Count));
+        using var valFeed = validation is null ? null : DataFeed.Create(device, validation, model.InputShape, valBatch, false, onDevice);
+        int valSteps = validation is null ? 0 : Math.Max(1, (valShare.Count + valBatch - 1) / valBatch);
         using var valSlots = validation is null ? null : device.Zeros(2 * valSteps);
 
         // Every per-step view is made here, once: a training step allocates nothing. Each step is
         // this rank's share (all of it for one process) of the global batch [s batch, ...).
         var plan = new (int Start, int Rows, int Offset, int Count)[steps];
-        var batches = new (Tensor X, Tensor Y)[steps];
         var slots = new Tensor[steps];
         var penaltySlots = new Tensor[penalised ? steps : 0];
         for (int s = 0; s < steps; s++)
@@ -102,9 +102,6 @@ public sealed class Trainer
             int start = s * batch, rows = Math.Min(batch, n - start);
             var (offset, count) = Share(rows, rank, ranks);
             plan[s] = (start, rows, offset, count);
-            batches[s] = gather
-                ? (count == largestShare ? xBatch! : xBatch!.Rows(0, count), count == largestShare ? yBatch! : yBatch!.Rows(0, count))
-                : (x.Rows(start + offset, count), y.Rows(start + offset, count));
             slots[s] = stepLosses.Slice(s);
             if (penalised)
                 penaltySlots[s] = penalties!.Slice(s);
@@ -127,24 +124,16 @@ public sealed class Trainer
             var clock = Stopwatch.StartNew();
             model.Train();
             if (gather)
-            {
                 Permutation(permutation, Options.Seed, epoch);
-                order!.CopyFrom(permutation);
-            }
+            feed.Order(gather ? permutation : null);
 
             for (int s = 0; s < steps; s++)
             {
                 var (start, rows, offset, count) = plan[s];
-                var (xb, yb) = batches[s];
                 optimizer.ZeroGrad();
                 if (count > 0)
                 {
-                    if (gather)
-                    {
-                        Ops.GatherRows(x, order!, start + offset, xb);
-                        Ops.GatherRows(y, order!, start + offset, yb);
-                    }
-
+                    var (xb, yb) = feed.Batch(start + offset, count);
                     model.SetRandomPosition(optimizer.StepCount, offset);
                     var output = model.Forward(xb);
                     loss.ForwardInto(output, yb, slots[s]);
@@ -163,7 +152,7 @@ public sealed class Trainer
             model.Eval();
             (double? valLoss, double? valAccuracy) = validation is null
                 ? ((double?)null, (double?)null)
-                : Evaluate(xVal!.Rows(valShare.Offset, valShare.Count), yVal!.Rows(valShare.Offset, valShare.Count), valSlots!, batch, validation.Count);
+                : Evaluate(valFeed!, valShare.Offset, valShare.Count, valSlots!, valBatch, validation.Count);
             model.Train();
             stepLosses.CopyTo(stepLossHost);
             double trainLoss = Total(stepLossHost.AsSpan(0, steps), plan) / (loss.Reduction == Reduction.Sum ? 1 : n);
@@ -209,14 +198,13 @@ public sealed class Trainer
         CheckData(data, "evaluation");
         var device = model.Parameters().Device;
         int batch = Options.BatchSize == 0 || Options.BatchSize >= data.Count ? data.Count : Options.BatchSize;
-        using var x = OnDevice(device, data.Features, data.Count, model.InputShape);
-        using var y = device.FromArray(data.Targets, data.Count, data.TargetCount);
+        using var feed = DataFeed.Create(device, data, model.InputShape, batch, false, DataFeed.Bytes(data) <= DeviceDataLimit(device));
         using var slots = device.Zeros(2 * ((data.Count + batch - 1) / batch));
         bool training = model.IsTraining;
         model.Eval();
         try
         {
-            return Evaluate(x, y, slots, batch, data.Count).Loss;
+            return Evaluate(feed, 0, data.Count, slots, batch, data.Count).Loss;
         }
         finally
         {
@@ -224,19 +212,18 @@ public sealed class Trainer
         }
     }
 
-    // The loss (and, for classifiers, the accuracy) over a set of `total` rows, of which x and y are
-    // this rank's share: one slot per batch for each, summed locally, then across ranks.
-    private (double Loss, double? Accuracy) Evaluate(Tensor x, Tensor y, Tensor slots, int batch, int total)
+    // The loss (and, for classifiers, the accuracy) over a set of `total` rows, of which rows
+    // [first, first + n) are this rank's share: one slot per batch for each, summed locally, then across ranks.
+    private (double Loss, double? Accuracy) Evaluate(DataFeed feed, int first, int n, Tensor slots, int batch, int total)
     {
-        int n = x.Shape[0];
         int batches = slots.Length / 2;
         bool classifier = loss.ReportsAccuracy(model.OutputFeaturesCount);
         var used = 0;
         for (int start = 0; start < n; used++, start += batch)
         {
             int rows = Math.Min(batch, n - start);
-            var output = model.Forward(x.Rows(start, rows));
-            var target = y.Rows(start, rows);
+            var (x, target) = feed.Batch(first + start, rows);
+            var output = model.Forward(x);
             loss.ForwardInto(output, target, slots.Slice(used));
             if (classifier)
                 loss.CountCorrect(output, target, slots.Slice(batches + used));
@@ -310,18 +297,16 @@ public sealed class Trainer
             throw new ArgumentException($"The {role} set is empty.");
         if (data.FeatureCount != model.InputFeatures)
             throw new ArgumentException($"The {role} set has {data.FeatureCount} features but the model takes {model.InputFeatures} (input {Module.Describe(model.InputShape)}).");
-        loss.ValidateTargets(data.Targets, data.TargetCount, model.OutputFeaturesCount);
+        loss.ValidateTargets(data.TargetRows, data.TargetCount, model.OutputFeaturesCount);
     }
 
-    // Rows of features as a (rows, sample shape...) tensor: a CSV row holds an image in C, H, W order.
-    private static Tensor OnDevice(Device device, float[] features, int rows, TensorShape sample)
-    {
-        var tensor = device.Zeros(Shape(rows, sample), null);
-        tensor.CopyFrom(features);
-        return tensor;
-    }
+    /// <summary>Where the last Fit kept its data: "device" (copied once) or "host" (batches copied as needed).</summary>
+    public string? DataResidence { get; private set; }
 
-    private static TensorShape Shape(int rows, TensorShape sample) => new([rows, .. sample.ToArray()]);
+    // The bytes of data the device may hold: the option, else all of a GPU's memory but a margin for
+    // the model and activations, and nothing on the CPU (its device memory is host memory).
+    private long DeviceDataLimit(Device device) =>
+        Options.DeviceDataLimit ?? (device.Kind == DeviceKind.Cpu ? 0 : device.Info.MemoryBytes / 2);
 
     /// <summary>The row order of an epoch: a function of (seed, epoch) only, so a resumed run shuffles as an uninterrupted one.</summary>
     internal static int[] Permutation(int n, int seed, int epoch)

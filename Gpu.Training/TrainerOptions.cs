@@ -7,7 +7,12 @@ namespace Gpu.Training;
 /// <param name="Seed">Seeds the shuffling; with the model's seed it makes a run reproducible.</param>
 /// <param name="Patience">Stop after this many epochs without improvement of the monitored loss (validation if given, else training); null: never.</param>
 /// <param name="MinDelta">Smallest decrease that counts as an improvement.</param>
-public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Shuffle = true, int Seed = 0, int? Patience = null, double MinDelta = 0)
+/// <param name="DeviceDataLimit">
+/// The most bytes of data (training plus validation) the trainer copies to the device; more stays in
+/// host memory and each batch is copied over as the step needs it, with the same numbers. Null: half
+/// a GPU's memory, and 0 on the CPU (whose device memory is host memory, so a copy would only double it).
+/// </param>
+public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Shuffle = true, int Seed = 0, int? Patience = null, double MinDelta = 0, long? DeviceDataLimit = null)
 {
     public void Validate()
     {
@@ -19,6 +24,8 @@ public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Sh
             throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "Patience must be at least 1 epoch.");
         if (!(MinDelta >= 0) || double.IsInfinity(MinDelta))
             throw new ArgumentOutOfRangeException(nameof(MinDelta), MinDelta, "MinDelta must be a finite number >= 0.");
+        if (DeviceDataLimit is < 0)
+            throw new ArgumentOutOfRangeException(nameof(DeviceDataLimit), DeviceDataLimit, "DeviceDataLimit must be 0 or more bytes.");
     }
 }
 

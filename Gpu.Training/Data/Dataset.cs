@@ -1,8 +1,11 @@
 namespace Gpu.Training;
 
 /// <summary>
-/// Rows of float features and targets on the host, row-major: <see cref="Features"/> is
-/// (<see cref="Count"/>, <see cref="FeatureCount"/>) and <see cref="Targets"/> is (Count, <see cref="TargetCount"/>).
+/// Rows of float features and targets on the host, row-major: the first <see cref="Count"/> rows of
+/// <see cref="Features"/> (Count x <see cref="FeatureCount"/>) and <see cref="Targets"/> (Count x
+/// <see cref="TargetCount"/>). The arrays may be longer than that (a training part that shares its
+/// arrays with the rows after it, <see cref="SplitInPlace"/>); <see cref="FeatureRows"/> and
+/// <see cref="TargetRows"/> are exactly the rows.
 /// </summary>
 public sealed class Dataset
 {
@@ -11,10 +14,10 @@ public sealed class Dataset
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (features.Length != (long)count * featureNames.Count)
-            throw new ArgumentException($"Dataset: {features.Length} feature values are not {count} rows of {featureNames.Count} features.", nameof(features));
-        if (targets.Length != (long)count * targetNames.Count)
-            throw new ArgumentException($"Dataset: {targets.Length} target values are not {count} rows of {targetNames.Count} targets.", nameof(targets));
+        if (features.Length < (long)count * featureNames.Count)
+            throw new ArgumentException($"Dataset: {features.Length} feature values are fewer than {count} rows of {featureNames.Count} features.", nameof(features));
+        if (targets.Length < (long)count * targetNames.Count)
+            throw new ArgumentException($"Dataset: {targets.Length} target values are fewer than {count} rows of {targetNames.Count} targets.", nameof(targets));
         Features = features;
         Targets = targets;
         Count = count;
@@ -25,6 +28,12 @@ public sealed class Dataset
     public float[] Features { get; }
 
     public float[] Targets { get; }
+
+    /// <summary>The features of the <see cref="Count"/> rows.</summary>
+    public Span<float> FeatureRows => Features.AsSpan(0, Count * FeatureCount);
+
+    /// <summary>The targets of the <see cref="Count"/> rows.</summary>
+    public Span<float> TargetRows => Targets.AsSpan(0, Count * TargetCount);
 
     public int Count { get; }
 
@@ -68,18 +77,71 @@ public sealed class Dataset
 
     /// <summary>
     /// A seeded random split: the last <paramref name="validationFraction"/> of a shuffled order is
-    /// held out for validation.
+    /// held out for validation. Both parts are copies; <see cref="SplitInPlace"/> gives the same
+    /// parts without copying the training rows.
     /// </summary>
     public (Dataset Train, Dataset Validation) Split(double validationFraction, int seed)
     {
+        var order = SplitOrder(validationFraction, seed, out int validation);
+        return (Select(order[..^validation]), Select(order[^validation..]));
+    }
+
+    /// <summary>
+    /// The split of <see cref="Split"/>, for data too large to copy: this dataset's rows are
+    /// reordered in place (so this dataset must not be used afterwards), the training part shares
+    /// its arrays and the validation part is a copy of its rows only.
+    /// </summary>
+    public (Dataset Train, Dataset Validation) SplitInPlace(double validationFraction, int seed)
+    {
+        var order = SplitOrder(validationFraction, seed, out int validation);
+        Reorder(Features, FeatureCount, order);
+        Reorder(Targets, TargetCount, order);
+        int train = Count - validation;
+        var validationPart = new Dataset(
+            Features.AsSpan(train * FeatureCount, validation * FeatureCount).ToArray(), Targets.AsSpan(train * TargetCount, validation * TargetCount).ToArray(),
+            validation, FeatureNames, TargetNames);
+        return (new Dataset(Features, Targets, train, FeatureNames, TargetNames), validationPart);
+    }
+
+    private int[] SplitOrder(double validationFraction, int seed, out int validation)
+    {
         if (!(validationFraction > 0 && validationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must lie strictly between 0 and 1.");
-        int validation = (int)Math.Round(Count * validationFraction);
+        validation = (int)Math.Round(Count * validationFraction);
         if (validation < 1 || validation >= Count)
             throw new ArgumentException($"A validation fraction of {validationFraction} of {Count} rows leaves an empty training or validation set.", nameof(validationFraction));
         var order = Enumerable.Range(0, Count).ToArray();
         new Random(seed).Shuffle(order);
-        return (Select(order[..^validation]), Select(order[^validation..]));
+        return order;
+    }
+
+    // Row i becomes old row order[i], by following the permutation's cycles with one row of scratch.
+    private void Reorder(float[] values, int width, int[] order)
+    {
+        if (width == 0)
+            return;
+        var done = new bool[Count];
+        var saved = new float[width];
+        for (int start = 0; start < Count; start++)
+        {
+            if (done[start])
+                continue;
+            values.AsSpan(start * width, width).CopyTo(saved);
+            int i = start;
+            while (true)
+            {
+                done[i] = true;
+                int from = order[i];
+                if (from == start)
+                {
+                    saved.CopyTo(values.AsSpan(i * width, width));
+                    break;
+                }
+
+                values.AsSpan(from * width, width).CopyTo(values.AsSpan(i * width, width));
+                i = from;
+            }
+        }
     }
 
     private static float Normal(Random random)

@@ -26,10 +26,11 @@ public sealed class Standardizer
         int f = data.FeatureCount;
         var mean = new double[f];
         var sq = new double[f];
+        var features = data.FeatureRows;
         for (int r = 0; r < data.Count; r++)
         {
             for (int j = 0; j < f; j++)
-                mean[j] += data.Features[r * f + j];
+                mean[j] += features[r * f + j];
         }
 
         for (int j = 0; j < f; j++)
@@ -38,7 +39,7 @@ public sealed class Standardizer
         {
             for (int j = 0; j < f; j++)
             {
-                double d = data.Features[r * f + j] - mean[j];
+                double d = features[r * f + j] - mean[j];
                 sq[j] += d * d;
             }
         }
@@ -60,5 +61,20 @@ public sealed class Standardizer
     }
 
     public Dataset Transform(Dataset data) =>
-        new(Transform(data.Features), data.Targets, data.Count, data.FeatureNames, data.TargetNames);
+        new(Transform(data.FeatureRows), data.Targets, data.Count, data.FeatureNames, data.TargetNames);
+
+    /// <summary>Standardises a dataset's features where they lie (no copy, for data too large to duplicate).</summary>
+    public void TransformInPlace(Dataset data)
+    {
+        int f = Mean.Length;
+        if (data.FeatureCount != f)
+            throw new ArgumentException($"Standardizer: the data has {data.FeatureCount} features, not {f}.");
+        var values = data.FeatureRows;
+        for (int i = 0; i < values.Length; i += f)
+        {
+            var row = values.Slice(i, f);
+            for (int j = 0; j < f; j++)
+                row[j] = (row[j] - Mean[j]) / Std[j];
+        }
+    }
 }
