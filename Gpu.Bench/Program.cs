@@ -38,6 +38,12 @@ if (args.Length > 1 && args[0] == "write-csv")
     return Gpu.Bench.Data.CsvWriter.Run(args[1], Int("--rows", 2_000_000), Int("--features", 20), Int("--seed", 0));
 }
 
+// `to-parquet CSV PARQUET [--row-group N]`: the same data as Parquet; `load PATH [--repeat N]`: the loader's speed.
+if (args.Length > 2 && args[0] == "to-parquet")
+    return Gpu.Bench.Data.ParquetConverter.Run(args[1], args[2], Value(args, "--row-group") is { } g ? int.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : 1_000_000);
+if (args.Length > 1 && args[0] == "load")
+    return Gpu.Bench.Data.LoadBenchmark.Run(args[1], Value(args, "--repeat") is { } n ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 5);
+
 // `distributed`: all-reduce times and a compute-heavy model; run it under mpirun -np N, and alone for the baseline.
 if (args.Length > 0 && args[0] == "distributed")
     return Gpu.Bench.Distributed.DistributedBenchmark.Run(Console.Out);

@@ -128,9 +128,10 @@ internal static class ModelSetup
         float max = 0;
         foreach (var set in validation is null ? [train] : new[] { train, validation })
         {
-            for (int i = 0; i < set.Targets.Length; i++)
+            var labels = set.TargetRows;
+            for (int i = 0; i < labels.Length; i++)
             {
-                float label = set.Targets[i];
+                float label = labels[i];
                 if (!(label >= 0 && label < MaxClasses) || label != MathF.Floor(label))
                     throw new UsageException($"--loss ce: label {label.ToString("R", CultureInfo.InvariantCulture)} (row {i + 1} of the {(set == train ? "training" : "validation")} data) is out of range: class indices are whole numbers from 0 to {MaxClasses - 1}.");
                 max = Math.Max(max, label);

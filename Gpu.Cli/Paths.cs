@@ -1,3 +1,5 @@
+using Gpu.Training;
+
 namespace Gpu.Cli;
 
 /// <summary>
@@ -38,13 +40,30 @@ internal static class Paths
         return current;
     }
 
+    // The files an input names: a data set's folder or pattern stands for its files (an input that
+    // names none is reported by its loader, not here).
+    private static IEnumerable<string> Files(string input)
+    {
+        if (input.IndexOfAny(['*', '?']) < 0 && !Directory.Exists(input))
+            return [input];
+        try
+        {
+            return DataFiles.Resolve(input);
+        }
+        catch (Exception e) when (e is IOException or ArgumentException)
+        {
+            return [input];
+        }
+    }
+
     /// <summary>
     /// Throws a usage error when an output names an input or another output. <paramref name="allowed"/>
     /// lists (output, input) flag pairs that may share a path (a checkpoint continued in place).
     /// </summary>
     public static void CheckDistinct(IEnumerable<(string Flag, string? Path)> inputs, IEnumerable<(string Flag, string? Path)> outputs, params (string Output, string Input)[] allowed)
     {
-        var ins = inputs.Where(i => i.Path is not null).Select(i => (i.Flag, i.Path!, Resolved: Resolve(i.Path!))).ToList();
+        var ins = inputs.Where(i => i.Path is not null)
+            .SelectMany(i => Files(i.Path!).Select(file => (i.Flag, Path: file, Resolved: Resolve(file)))).ToList();
         var outs = outputs.Where(o => o.Path is not null).Select(o => (o.Flag, o.Path!, Resolved: Resolve(o.Path!))).ToList();
         var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         foreach (var (flag, path, resolved) in outs)

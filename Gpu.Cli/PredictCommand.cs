@@ -18,7 +18,7 @@ internal static class PredictCommand
     public static Command Create(CommandContext context)
     {
         var model = new Option<string>("--model") { Description = "A model saved by train --save, or an ONNX file from export (run by ONNX Runtime).", HelpName = "PATH", Required = true };
-        var data = new Option<string>("--data") { Description = "CSV with the model's feature columns (target columns may be present; they are ignored).", HelpName = "PATH", Required = true };
+        var data = new Option<string>("--data") { Description = "CSV or Parquet file(s), as for train --data, with the model's feature columns (target columns may be present; they are ignored).", HelpName = "PATH", Required = true };
         var output = new Option<string?>("--out") { Description = "Write predictions here (CSV) instead of stdout.", HelpName = "PATH" };
         var device = new Option<string?>("--device") { Description = "auto, cpu, cuda or opencl [GPU_DEVICE, else auto]." }
             .AcceptOnlyFromAmong("auto", "cpu", "cuda", "opencl");
@@ -35,7 +35,7 @@ internal static class PredictCommand
         using var device = IsOnnx(modelPath) ? null : Device.Create(deviceName);
         using IPredictor predictor = device is null ? new OnnxPredictor(modelPath) : new ModelFilePredictor(ModelFile.Load(modelPath, device));
         var info = predictor.Info;
-        var features = CsvLoader.LoadFeatures(dataPath, info.FeatureNames, info.TargetNames, out int rows);
+        var features = DataLoader.LoadFeatures(dataPath, info.FeatureNames, info.TargetNames, out int rows);
         var outputs = predictor.Predict(features);
         int width = predictor.OutputWidth;
 

@@ -8,8 +8,8 @@ internal static class TrainCommand
 {
     public static Command Create(CommandContext context)
     {
-        var data = new Option<string?>("--data") { Description = "Training data: a CSV file with a header line.", HelpName = "PATH" };
-        var val = new Option<string?>("--val") { Description = "Validation data: a CSV file with the same columns.", HelpName = "PATH" };
+        var data = new Option<string?>("--data") { Description = "Training data: a CSV (with a header line) or Parquet file, a folder of them, or a pattern such as 'data/part-*.csv' (files in sorted order, same columns).", HelpName = "PATH" };
+        var val = new Option<string?>("--val") { Description = "Validation data: file(s) as for --data, with the same columns.", HelpName = "PATH" };
         var valSplit = new Option<double?>("--val-split") { Description = "Hold out this fraction of --data for validation (seeded).", HelpName = "F" };
         var target = new Option<string?>("--target") { Description = "Target column names, comma-separated [last column].", HelpName = "NAMES" };
         var layers = new Option<string?>("--layers") { Description = "MLP shorthand: hidden layer widths, comma-separated; empty for none [20].", HelpName = "WIDTHS" };
@@ -50,6 +50,11 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "Continue training from a checkpoint.", HelpName = "PATH" };
         var report = new Option<string?>("--report") { Description = "Write a JSON report (losses, time, throughput, energy).", HelpName = "PATH" };
         var logEvery = new Option<int>("--log-every") { Description = "Print the losses every N epochs.", DefaultValueFactory = _ => 10, HelpName = "N" };
+        var deviceData = new Option<double?>("--device-data-mb")
+        {
+            Description = "Most MB of data kept on the device; the rest stays in host memory and each batch is copied over [half a GPU's memory; 0 on the CPU].",
+            HelpName = "MB",
+        };
         var standardize = new Option<bool>("--standardize") { Description = "Standardise features (statistics saved with the model)." };
         var distributed = new Option<string>("--distributed")
         {
@@ -60,7 +65,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
             data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
-            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed,
+            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed, deviceData,
         };
         command.SetAction(parse =>
         {
@@ -97,6 +102,7 @@ internal static class TrainCommand
                 LogEvery = parse.GetValue(logEvery),
                 Standardize = parse.GetValue(standardize),
                 Distributed = parse.GetValue(distributed)!,
+                DeviceDataMegabytes = parse.GetValue(deviceData),
                 Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
             };
             settings.Validate();

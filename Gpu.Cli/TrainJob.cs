@@ -20,6 +20,10 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
     private ProcessGroup? group;
 
+    // What loading took (bytes and seconds of every data set), and where the trainer kept the data: for the report.
+    private readonly List<LoadStats> loads = [];
+    private string? dataResidence;
+
     // Rank 0 (or the only process) prints, without live progress under a launcher; the other ranks stay silent.
     private CommandContext Output => group is null ? context : group.Rank == 0 ? context with { Interactive = false } : Silent;
 
@@ -69,8 +73,9 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         var standardizer = resumed is not null ? resumed.Info.Standardizer : s.Standardize ? Standardizer.Fit(train) : null;
         if (standardizer is not null)
         {
-            train = standardizer.Transform(train);
-            validation = validation is null ? null : standardizer.Transform(validation);
+            standardizer.TransformInPlace(train);
+            if (validation is not null)
+                standardizer.TransformInPlace(validation);
         }
 
         using var loss = Loss.FromName(s.Loss);
@@ -99,7 +104,8 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         bool shuffle = s.Shuffle ?? s.BatchSize > 0;
-        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience), group);
+        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience,
+            DeviceDataLimit: s.DeviceDataMegabytes is { } mb ? (long)(mb * 1e6) : null), group);
         if (group is not null)
             CheckRanksAgree(group, train, validation, model, optimizer, device);
 
@@ -143,6 +149,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             return ExitCode.Diverged;
         }
 
+        dataResidence = trainer.DataResidence;
         double? energyAfter = device.ReadEnergyJoules();
         double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
         if (history.StoppedEarly)
@@ -164,7 +171,8 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         if (!WritesFiles)
             return;
         var context = Output;
-        var summary = Summarise(device, model, history, energy, ranks);
+        var data = new ReportData(loads.Sum(l => l.Bytes), loads.Sum(l => l.Seconds), dataResidence);
+        var summary = Summarise(device, model, history, energy, ranks, data);
         context.Out.WriteLine(summary.Text);
         if (s.Save is not null)
         {
@@ -188,20 +196,20 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
                     Dataset.Synthetic(ReferenceValRows, ReferenceFeatures, 1, unchecked(s.Seed + 1)));
         }
 
-        var train = CsvLoader.Load(s.Data, s.Targets);
+        // Parts and standardisation work in place: the loaded arrays are the only copy of the data.
+        var train = LoadingProgress.Load(Output, s.Data, progress => DataLoader.Load(s.Data, s.Targets, progress), out var trainLoad);
+        loads.Add(trainLoad);
         if (s.Val is not null)
         {
-            var validation = CsvLoader.Load(s.Val, train.TargetNames);
+            var validation = LoadingProgress.Load(Output, s.Val, progress => DataLoader.Load(s.Val, train.TargetNames, progress), out var validationLoad);
+            loads.Add(validationLoad);
             if (!validation.FeatureNames.SequenceEqual(train.FeatureNames))
                 throw new UsageException($"{s.Val} has features {string.Join(",", validation.FeatureNames)} but {s.Data} has {string.Join(",", train.FeatureNames)}.");
             return (train, validation);
         }
 
         if (s.ValSplit is { } fraction)
-        {
-            var (t, v) = train.Split(fraction, s.Seed);
-            return (t, v);
-        }
+            return train.SplitInPlace(fraction, s.Seed);
 
         return (train, null);
     }
@@ -248,7 +256,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         return $"'{text[start..Math.Min(text.Length, start + 80)].Trim()}'";
     }
 
-    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks? ranks)
+    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks? ranks, ReportData data)
     {
         double seconds = history.TrainSeconds;
         double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
@@ -283,7 +291,8 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             ranks?.WorldSize ?? 1,
             ranks?.Devices ?? [$"{device.Info.KindName}: {device.Info.Name}"],
             ranks?.CommunicationSeconds ?? 0,
-            ranks?.Implementation);
+            ranks?.Implementation,
+            data);
         return (text, report);
     }
 

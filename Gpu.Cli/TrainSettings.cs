@@ -41,6 +41,9 @@ internal sealed record TrainSettings
     public int LogEvery { get; init; } = 10;
     public bool Standardize { get; init; }
 
+    /// <summary>--device-data-mb: the most data (MB) the trainer keeps on the device; null: its default.</summary>
+    public double? DeviceDataMegabytes { get; init; }
+
     /// <summary>--distributed: auto (join the MPI job this process was launched in, if any) or off.</summary>
     public string Distributed { get; init; } = "auto";
 
@@ -58,6 +61,7 @@ internal sealed record TrainSettings
         Require(Momentum == 0 || Optimizer == "sgd", "--momentum applies to --optimizer sgd only.");
         Require(double.IsFinite(L1) && L1 >= 0, $"--l1 must be a finite number >= 0, got {L1}.");
         Require(double.IsFinite(L2) && L2 >= 0, $"--l2 must be a finite number >= 0, got {L2}.");
+        Require(DeviceDataMegabytes is null || (double.IsFinite(DeviceDataMegabytes.Value) && DeviceDataMegabytes >= 0), $"--device-data-mb must be a finite number >= 0, got {DeviceDataMegabytes}.");
         Require(Patience is null or >= 1, $"--patience must be at least 1, got {Patience}.");
         Require(ValSplit is null || (ValSplit > 0 && ValSplit < 1), $"--val-split must lie strictly between 0 and 1, got {ValSplit}.");
         Require(Val is null || ValSplit is null, "--val and --val-split cannot be used together.");

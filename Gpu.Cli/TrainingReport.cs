@@ -23,7 +23,8 @@ internal sealed record TrainingReport(
     int WorldSize,
     IReadOnlyList<string> RankDevices,
     double CommunicationSeconds,
-    string? Mpi)
+    string? Mpi,
+    ReportData Data)
 {
     private static readonly JsonSerializerOptions Options = new()
     {
@@ -35,6 +36,9 @@ internal sealed record TrainingReport(
     /// <summary>Writes the report atomically (temporary file, then rename).</summary>
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 }
+
+/// <summary>The data files read (bytes, seconds; 0 for the reference example's generated data) and where the trainer kept the rows ("device" or "host").</summary>
+internal sealed record ReportData(long Bytes, double LoadSeconds, string? Residence);
 
 /// <summary>A data-parallel job's ranks: how many, through which MPI, each one's device, time in collectives.</summary>
 internal sealed record ReportRanks(int WorldSize, string Implementation, IReadOnlyList<string> Devices, double CommunicationSeconds);

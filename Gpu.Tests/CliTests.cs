@@ -98,6 +98,49 @@ public sealed class CliTests : IDisposable
         Assert.Equal(201, again.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
 
+    [Fact]
+    public void PartFilesAndParquetTrainAndPredictLikeOneCsv()
+    {
+        string whole = WriteCsv("train.csv", 300, 6);
+        var lines = File.ReadAllLines(whole);
+        Directory.CreateDirectory(PathOf("parts"));
+        File.WriteAllLines(PathOf("parts/part-0.csv"), lines[..120]);
+        File.WriteAllLines(PathOf("parts/part-1.csv"), [lines[0], .. lines[120..]]);
+        string parquet = PathOf("train.parquet");
+        var rows = lines[1..].Select(l => l.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        using (var writer = new ParquetSharp.ParquetFileWriter(parquet, [.. lines[0].Split(',').Select(n => new ParquetSharp.Column<double>(n))]))
+        {
+            using (var group = writer.AppendRowGroup())
+            {
+                for (int c = 0; c < 4; c++)
+                {
+                    using var column = group.NextColumn().LogicalWriter<double>();
+                    column.WriteBatch([.. rows.Select(r => r[c])]);
+                }
+            }
+
+            writer.Close();
+        }
+
+        string[] Train(string data, string model)
+        {
+            var run = Run("train", "--device", "cpu", "--data", data, "--val-split", "0.2", "--standardize", "--layers", "8",
+                "--epochs", "5", "--log-every", "1", "--batch-size", "32", "--save", model);
+            Assert.True(run.Code == 0, run.Err);
+            Assert.Contains($"Loaded {data}: 300 rows, 3 features, 1 target", run.Out);
+            return [.. run.Out.Split('\n').Where(l => l.StartsWith("Epoch ", StringComparison.Ordinal))];
+        }
+
+        var expected = Train(whole, PathOf("whole.safetensors"));
+        Assert.Equal(5, expected.Length);
+        Assert.Equal(expected, Train(PathOf("parts/part-*.csv"), PathOf("parts.safetensors")));
+        Assert.Equal(expected, Train(parquet, PathOf("parquet.safetensors")));
+        var fromCsv = Run("predict", "--device", "cpu", "--model", PathOf("parquet.safetensors"), "--data", whole);
+        var fromParquet = Run("predict", "--device", "cpu", "--model", PathOf("parquet.safetensors"), "--data", parquet);
+        Assert.True(fromParquet.Code == 0, fromParquet.Err);
+        Assert.Equal(fromCsv.Out, fromParquet.Out);
+    }
+
     [SkippableTheory]
     [InlineData("cpu")]
     [InlineData("cuda")]
@@ -175,6 +218,16 @@ public sealed class CliTests : IDisposable
         using var noVal = JsonDocument.Parse(File.ReadAllText(report));
         Assert.Equal(JsonValueKind.Null, noVal.RootElement.GetProperty("epochs")[0].GetProperty("val_loss").ValueKind);
         Assert.Equal(JsonValueKind.Null, noVal.RootElement.GetProperty("final_val_loss").ValueKind);
+
+        // The data: the file's bytes, the load time, and where the rows stayed (the CPU keeps them
+        // in host memory by default; a limit large enough puts them on the device).
+        var data = noVal.RootElement.GetProperty("data");
+        Assert.Equal(new FileInfo(train).Length, data.GetProperty("bytes").GetInt64());
+        Assert.True(data.GetProperty("load_seconds").GetDouble() > 0);
+        Assert.Equal("host", data.GetProperty("residence").GetString());
+        Assert.Equal(0, Run("train", "--device", "cpu", "--data", train, "--epochs", "2", "--device-data-mb", "1", "--report", report).Code);
+        using var onDevice = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.Equal("device", onDevice.RootElement.GetProperty("data").GetProperty("residence").GetString());
     }
 
     [Fact]
@@ -194,9 +247,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void ADirectoryIsNotAFile()
+    public void DataSetsThatNameNoUsableFileAreOneLineErrors()
     {
-        AssertOneLineError(Run("train", "--device", "cpu", "--data", folder), 1, "is a directory, not a file");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", folder), 1, "the folder holds no .csv or .parquet files");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", PathOf("part-*.csv")), 1, "part-*.csv: no files match");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", PathOf("*/part.csv")), 1, "wildcards are allowed in the file name only");
+        File.WriteAllText(PathOf("fake.parquet"), "a,y\n1,2\n");
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", PathOf("fake.parquet")), 1, "fake.parquet: not a readable Parquet file");
+        Directory.CreateDirectory(PathOf("data.csv"));
+        AssertOneLineError(Run("predict", "--device", "cpu", "--model", PathOf("m.safetensors"), "--data", PathOf("data.csv")), 1, "no such file");
     }
 
     [SkippableFact]
@@ -288,6 +347,7 @@ public sealed class CliTests : IDisposable
     [InlineData("--bogus", "Unrecognized command or argument '--bogus'")]
     [InlineData("--lr=-0.1", "--lr must be a finite number >= 0")]
     [InlineData("--epochs=0", "--epochs must be at least 1")]
+    [InlineData("--device-data-mb=-1", "--device-data-mb must be a finite number >= 0")]
     [InlineData("--batch-size=-4", "--batch-size must be 0")]
     [InlineData("--loss=hinge", "hinge")]
     [InlineData("--layers=20,x", "--layers takes positive integer widths")]

@@ -33,7 +33,7 @@ public sealed class CsvParserTests : IDisposable
     [InlineData(" a , b ,y\n 1 , 2,3 \n4,5 ,\t6\n", "blanks around cells")]
     public void EveryLayoutGivesTheSameRows(string text, string layout)
     {
-        var data = CsvLoader.Load(Write("t.csv", text));
+        var data = DataLoader.Load(Write("t.csv", text));
         Assert.True(data.Count == 2, layout);
         Assert.Equal(["a", "b"], data.FeatureNames);
         Assert.Equal([1f, 2f, 4f, 5f], data.Features);
@@ -43,7 +43,7 @@ public sealed class CsvParserTests : IDisposable
     [Fact]
     public void AByteOrderMarkIsSkipped()
     {
-        var data = CsvLoader.Load(Write("bom.csv", "a,y\n1,2\n", bom: true));
+        var data = DataLoader.Load(Write("bom.csv", "a,y\n1,2\n", bom: true));
         Assert.Equal(["a"], data.FeatureNames);
         Assert.Equal([1f], data.Features);
     }
@@ -60,7 +60,7 @@ public sealed class CsvParserTests : IDisposable
         var text = new StringBuilder("x,y\n");
         foreach (var cell in cells)
             text.Append(cell).Append(",0\n");
-        var data = CsvLoader.Load(Write("numbers.csv", text.ToString()));
+        var data = DataLoader.Load(Write("numbers.csv", text.ToString()));
         for (int i = 0; i < cells.Length; i++)
         {
             float expected = float.Parse(cells[i], NumberStyles.Float, CultureInfo.InvariantCulture);
@@ -75,7 +75,7 @@ public sealed class CsvParserTests : IDisposable
         // 5,000 columns: lines of about 60 KB, longer than some readers' buffers.
         var header = string.Join(",", Enumerable.Range(0, 5000).Select(i => $"c{i}"));
         var row = string.Join(",", Enumerable.Range(0, 5000).Select(i => (i * 1.25).ToString(CultureInfo.InvariantCulture)));
-        var data = CsvLoader.Load(Write("long.csv", $"{header}\n{row}\n{row}\n"));
+        var data = DataLoader.Load(Write("long.csv", $"{header}\n{row}\n{row}\n"));
         Assert.Equal(2, data.Count);
         Assert.Equal(4999, data.FeatureCount);
         Assert.Equal(4998 * 1.25f, data.Features[4998]);
@@ -94,7 +94,7 @@ public sealed class CsvParserTests : IDisposable
                 writer.Write(string.Create(CultureInfo.InvariantCulture, $"{r},{r * 0.5:F1},{-r},{r % 7}\n"));
         }
 
-        var data = CsvLoader.Load(path);
+        var data = DataLoader.Load(path);
         Assert.Equal(rows, data.Count);
         for (int r = 0; r < rows; r += 9973)
         {
@@ -108,7 +108,7 @@ public sealed class CsvParserTests : IDisposable
         var lines = File.ReadAllLines(path);
         lines[0] = "\"a\",\"b\",\"c\",\"y\"";
         File.WriteAllLines(quoted, lines);
-        var sequential = CsvLoader.Load(quoted);
+        var sequential = DataLoader.Load(quoted);
         Assert.Equal(data.Features, sequential.Features);
         Assert.Equal(data.Targets, sequential.Targets);
 
@@ -116,7 +116,7 @@ public sealed class CsvParserTests : IDisposable
         lines[0] = "a,b,c,y";
         lines[350_001] = "350000,oops,1,2";
         File.WriteAllLines(path, lines);
-        var error = Assert.Throws<DataFormatException>(() => CsvLoader.Load(path));
+        var error = Assert.Throws<DataFormatException>(() => DataLoader.Load(path));
         Assert.Equal(350_002, error.Line);
         Assert.Equal(2, error.Column);
         Assert.Contains("'oops' in column 'b' is not a number", error.Message);

@@ -410,7 +410,7 @@ public sealed class ReliabilityTests : IDisposable
         var row = string.Join(",", Enumerable.Range(0, 2001).Select(i => (i * 0.001234567).ToString("R", CultureInfo.InvariantCulture)));
         File.WriteAllLines(path, [header, row, row, row]);
         Assert.True(row.Length > 20_000);
-        var data = CsvLoader.Load(path);
+        var data = DataLoader.Load(path);
         Assert.Equal(2000, data.FeatureCount);
         Assert.Equal(3, data.Count);
     }

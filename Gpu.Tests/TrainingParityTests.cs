@@ -64,8 +64,8 @@ public sealed class TrainingParityTests(DeviceFixture devices)
         using var doc = Fixture.Json(cases);
         var c = doc.RootElement.GetProperty("cases").GetProperty(name);
         var targets = c.GetProperty("targets").EnumerateArray().Select(e => e.GetString()!).ToList();
-        var train = CsvLoader.Load(Fixture.PathOf($"{name}_train.csv"), targets);
-        var validation = CsvLoader.Load(Fixture.PathOf($"{name}_val.csv"), targets);
+        var train = DataLoader.Load(Fixture.PathOf($"{name}_train.csv"), targets);
+        var validation = DataLoader.Load(Fixture.PathOf($"{name}_val.csv"), targets);
 
         using var model = Build(c).To(device);
         ModelFile.LoadWeights(Fixture.PathOf($"{name}_init.safetensors"), model);

@@ -105,7 +105,8 @@ internal abstract class DataFeed : IDisposable
             this.data = data;
             xBatch = device.Zeros(Shape(batchRows, sample), null);
             yBatch = device.Zeros(batchRows, data.TargetCount);
-            // Gathered rows are assembled here (pinned, so a GPU's copy reads them directly).
+            // Gathered rows are assembled here. Allocated pinned, so the GC never moves them under a
+            // copy; they are not page-locked for a GPU driver, which stages the copy (docs/data.md).
             xStaging = shuffled ? GC.AllocateUninitializedArray<float>(batchRows * data.FeatureCount, pinned: true) : [];
             yStaging = shuffled ? GC.AllocateUninitializedArray<float>(batchRows * data.TargetCount, pinned: true) : [];
         }

@@ -69,7 +69,7 @@ public static class DocumentationExamples
     {
         // example:cnn
         using var device = Device.Create();
-        var digits = CsvLoader.Load("data/digits.csv", ["label"]);   // 64 pixel columns, then the label
+        var digits = DataLoader.Load("data/digits.csv", ["label"]);   // 64 pixel columns, then the label
         var (train, validation) = digits.Split(0.2, seed: 0);
 
         using var model = new Sequential(new TensorShape(1, 8, 8),      // a row is one 8x8 grey image

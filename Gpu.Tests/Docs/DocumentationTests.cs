@@ -47,7 +47,7 @@ public sealed partial class DocumentationTests
     {
         // A digits classifier, exported; the example reads the pixels of the first 30 images.
         using var device = Gpu.Runtime.Device.CreateCpu();
-        var digits = Gpu.Training.CsvLoader.Load(Path.Combine(RepositoryRoot(), "data", "digits.csv"), ["label"]);
+        var digits = Gpu.Training.DataLoader.Load(Path.Combine(RepositoryRoot(), "data", "digits.csv"), ["label"]);
         using var model = Gpu.Training.Architecture.Parse("conv(4,3,padding=1),relu,maxpool(2),flatten,linear(10)", new Gpu.Runtime.TensorShape(1, 8, 8)).To(device, 1);
         using var loss = new Gpu.Training.CrossEntropyLoss();
         using var optimizer = new Gpu.Training.Adam(model.Parameters(), new Gpu.Training.AdamOptions(Lr: 1e-2));

@@ -6,7 +6,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Gpu.Training;
 
 /// <summary>
-/// The CSV reader behind <see cref="CsvLoader"/>: a header line, then rows of numbers, parsed in
+/// The CSV reader behind <see cref="DataLoader"/>: a header line, then rows of numbers, parsed in
 /// parallel straight into the destination arrays (no object per row). The file is cut into
 /// segments at line ends; a first pass counts each segment's data lines (so the arrays are
 /// allocated once, at their final size, and every line's number is known), a second parses each
@@ -25,12 +25,6 @@ internal static class CsvParser
     private static readonly HashSet<string> NonFiniteSpellings = ["inf", "+inf", "-inf", "nan", "-nan", "+infinity", "#num!"];
 
     private static readonly float[] PowersOfTen = [1f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f];
-
-    /// <summary>Where a column's values go: into the features, the targets, or nowhere (checked, not kept).</summary>
-    public readonly record struct Destination(int Array, int Index)
-    {
-        public static Destination Skip => new(-1, 0);
-    }
 
     /// <summary>The header line of a CSV file, and what the rest of the file needs to be read.</summary>
     public sealed class Header
@@ -79,49 +73,83 @@ internal static class CsvParser
         return new Header(path, names, dataStart, quoted);
     }
 
-    /// <summary>
-    /// Reads every data row: column c's value goes to <c>outputs[destinations[c].Array][row * width + destinations[c].Index]</c>
-    /// with width the number of destinations into that array. Returns the rows read. Every cell is
-    /// checked (a number, finite), skipped columns too; the first bad cell is reported by file, line and column.
-    /// </summary>
-    public static (float[][] Outputs, int Rows) ReadRows(Header header, Destination[] destinations, int[] widths, IProgress<long>? progress = null)
+    /// <summary>Where the data lines of a file lie: line-aligned segments and their line counts (the first pass).</summary>
+    public sealed class Layout
     {
-        if (header.Quoted)
-            return SylvanRows(header, destinations, widths, progress);
-        using var handle = File.OpenHandle(header.Path);
-        long length = RandomAccess.GetLength(handle);
-        var segments = Segments(handle, header.DataStart, length);
+        internal Layout(Header header, List<(long Start, long End)> segments, (int DataLines, int Lines)[] counts, bool sequential)
+        {
+            Header = header;
+            Segments = segments;
+            Counts = counts;
+            Sequential = sequential;
+            Rows = checked(counts.Sum(c => c.DataLines));
+        }
 
-        // Pass 1: data lines per segment (and all lines, for line numbers), and whether a quote appears.
+        public Header Header { get; }
+
+        /// <summary>Data rows (blank lines not counted).</summary>
+        public int Rows { get; }
+
+        internal List<(long Start, long End)> Segments { get; }
+
+        internal (int DataLines, int Lines)[] Counts { get; }
+
+        // Quotes somewhere: read by the RFC 4180 reader, in one piece.
+        internal bool Sequential { get; }
+    }
+
+    /// <summary>Counts the data rows, in parallel (and finds out whether a quote sends the file to the sequential reader).</summary>
+    public static Layout Count(Header header)
+    {
+        long length = new FileInfo(header.Path).Length;
+        if (header.Quoted)
+            return new Layout(header, [(header.DataStart, length)], [(SylvanCount(header), 0)], sequential: true);
+        using var handle = File.OpenHandle(header.Path);
+        var segments = Segments(handle, header.DataStart, length);
         var counts = new (int DataLines, int Lines, bool Quote)[segments.Count];
         Parallel.For(0, segments.Count, s => counts[s] = CountLines(handle, segments[s].Start, segments[s].End));
         if (counts.Any(c => c.Quote))
-            return SylvanRows(header, destinations, widths, progress);
-        int rows = checked(counts.Sum(c => c.DataLines));
-        if (rows == 0)
-            throw new DataFormatException(header.Path, null, null, "the file has a header but no data rows.");
+            return new Layout(header, [(header.DataStart, length)], [(SylvanCount(header), 0)], sequential: true);
+        return new Layout(header, segments, [.. counts.Select(c => (c.DataLines, c.Lines))], sequential: false);
+    }
 
-        var outputs = widths.Select(w => new float[checked((long)rows * w)]).ToArray();
-        var firstRow = new int[segments.Count];
-        var firstLine = new int[segments.Count];
-        for (int s = 1; s < segments.Count; s++)
+    /// <summary>
+    /// Reads every data row (the second pass): column c's value goes to
+    /// <c>outputs[destinations[c].Array][(firstRow + row) * widths[a] + destinations[c].Index]</c>.
+    /// Every cell is checked (a number, finite), skipped columns too; the first bad cell is reported
+    /// by file, line and column. <paramref name="progress"/> hears bytes and rows as segments finish.
+    /// </summary>
+    public static void Fill(Layout layout, TableFile.Destination[] destinations, int[] widths, float[][] outputs, int firstRow, Action<long, int>? progress = null)
+    {
+        var header = layout.Header;
+        var segments = layout.Segments;
+        if (layout.Sequential)
         {
-            firstRow[s] = firstRow[s - 1] + counts[s - 1].DataLines;
-            firstLine[s] = firstLine[s - 1] + counts[s - 1].Lines;
+            SylvanRows(header, destinations, widths, outputs, firstRow);
+            progress?.Invoke(segments[0].End - segments[0].Start, layout.Rows);
+            return;
         }
 
-        // Pass 2: each segment into its rows; the earliest error wins.
+        var segmentRow = new int[segments.Count];
+        var segmentLine = new int[segments.Count];
+        segmentRow[0] = firstRow;
+        for (int s = 1; s < segments.Count; s++)
+        {
+            segmentRow[s] = segmentRow[s - 1] + layout.Counts[s - 1].DataLines;
+            segmentLine[s] = segmentLine[s - 1] + layout.Counts[s - 1].Lines;
+        }
+
+        // Each segment into its rows; the earliest error wins.
+        using var handle = File.OpenHandle(header.Path);
         var errors = new DataFormatException?[segments.Count];
-        long done = 0;
         Parallel.For(0, segments.Count, s =>
         {
             var parser = new SegmentParser(header, destinations, widths, outputs);
-            errors[s] = parser.Parse(handle, segments[s].Start, segments[s].End, firstRow[s], firstLine[s] + 2);
-            progress?.Report(Interlocked.Add(ref done, segments[s].End - segments[s].Start));
+            errors[s] = parser.Parse(handle, segments[s].Start, segments[s].End, segmentRow[s], segmentLine[s] + 2);
+            progress?.Invoke(segments[s].End - segments[s].Start, layout.Counts[s].DataLines);
         });
         if (errors.FirstOrDefault(e => e is not null) is { } error)
             throw error;
-        return (outputs, rows);
     }
 
     /// <summary>A cell as a float: the exact fast path, else .NET's parser; null when it is not a finite number.</summary>
@@ -310,7 +338,7 @@ internal static class CsvParser
     }
 
     /// <summary>Parses one segment's lines into their rows: no allocation per line or cell.</summary>
-    private sealed class SegmentParser(Header header, Destination[] destinations, int[] widths, float[][] outputs)
+    private sealed class SegmentParser(Header header, TableFile.Destination[] destinations, int[] widths, float[][] outputs)
     {
         private byte[] buffer = new byte[ChunkBytes];
 
@@ -463,12 +491,24 @@ internal static class CsvParser
         return [.. Enumerable.Range(0, csv.FieldCount).Select(i => csv.GetName(i).Trim())];
     }
 
-    private static (float[][] Outputs, int Rows) SylvanRows(Header header, Destination[] destinations, int[] widths, IProgress<long>? progress)
+    // The data rows the RFC 4180 reader sees (blank lines not counted).
+    private static int SylvanCount(Header header)
     {
-        var columns = widths.Select(_ => new List<float>()).ToArray();
-        var rowValues = widths.Select(w => new float[w]).ToArray();
         using var csv = Sylvan.Data.Csv.CsvDataReader.Create(header.Path, SylvanOptions);
-        int line = 1, rows = 0;
+        int rows = 0;
+        while (csv.Read())
+        {
+            if (!(csv.RowFieldCount == 1 && csv.GetFieldSpan(0).Trim().IsEmpty))
+                rows++;
+        }
+
+        return rows;
+    }
+
+    private static void SylvanRows(Header header, TableFile.Destination[] destinations, int[] widths, float[][] outputs, int firstRow)
+    {
+        using var csv = Sylvan.Data.Csv.CsvDataReader.Create(header.Path, SylvanOptions);
+        int line = 1, row = firstRow;
         var cell = new byte[64];
         while (csv.Read())
         {
@@ -486,19 +526,13 @@ internal static class CsvParser
                 var bytes = cell.AsSpan(0, Encoding.UTF8.GetBytes(chars, cell));
                 if (!TryParse(bytes, out float value))
                     throw BadCell(header.Path, line, c + 1, header.Names[c], bytes);
-                if (destinations[c].Array >= 0)
-                    rowValues[destinations[c].Array][destinations[c].Index] = value;
+                var d = destinations[c];
+                if (d.Array >= 0)
+                    outputs[d.Array][(long)row * widths[d.Array] + d.Index] = value;
             }
 
-            for (int a = 0; a < columns.Length; a++)
-                columns[a].AddRange(rowValues[a]);
-            rows++;
+            row++;
         }
-
-        if (rows == 0)
-            throw new DataFormatException(header.Path, null, null, "the file has a header but no data rows.");
-        progress?.Report(new FileInfo(header.Path).Length);
-        return ([.. columns.Select(c => c.ToArray())], rows);
     }
 
     // Lines of any length that fit in memory: the reader grows its buffer as a long line needs.
