@@ -51,6 +51,48 @@ public sealed class MatMulTests(DeviceFixture devices)
         Assert.Equal([1.5f, -2f, 1.5f, -2f, 1.5f, -2f], c.ToArray());
     }
 
+    // The host GEMM runs on 512-bit vectors where the CPU has AVX-512 and on Vector<T> elsewhere
+    // (emulated where absent): both must equal a double-precision product, and each other bit for bit,
+    // so a model trains to the same weights on either kind of machine.
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 33, 5)]
+    [InlineData(13, 40, 300)]
+    [InlineData(100, 65, 20)]
+    [InlineData(97, 31, 513)]
+    public void BothVectorWidthsGiveTheSameBits(int m, int n, int k)
+    {
+        var random = new Random(m * 1000 + n + k);
+        foreach (var (transposeA, transposeB) in new[] { (false, false), (false, true), (true, false), (true, true) })
+        {
+            foreach (bool withBias in new[] { true, false })
+            {
+                var a = Enumerable.Range(0, m * k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+                var b = Enumerable.Range(0, k * n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+                var bias = withBias ? Enumerable.Range(0, n).Select(_ => (float)random.NextDouble()).ToArray() : null;
+                var old = Enumerable.Range(0, m * n).Select(_ => (float)random.NextDouble()).ToArray();
+                var shape = Gpu.Kernels.MatMulShape.Create(m, n, k, transposeA, transposeB, withBias, accumulate: !withBias);
+                var wide = (float[])old.Clone();
+                var narrow = (float[])old.Clone();
+                Gpu.Runtime.Host.HostMatMul.Run(true, a, b, wide, bias, shape);
+                Gpu.Runtime.Host.HostMatMul.Run(false, a, b, narrow, bias, shape);
+                Assert.Equal(narrow, wide);
+
+                var ma = transposeA ? Matrix<double>.Build.Dense(k, m, (i, j) => a[i * m + j]).Transpose() : Matrix<double>.Build.Dense(m, k, (i, j) => a[i * k + j]);
+                var mb = transposeB ? Matrix<double>.Build.Dense(n, k, (i, j) => b[i * k + j]).Transpose() : Matrix<double>.Build.Dense(k, n, (i, j) => b[i * n + j]);
+                var expected = ma * mb;
+                for (int i = 0; i < m; i++)
+                {
+                    for (int j = 0; j < n; j++)
+                    {
+                        double value = expected[i, j] + (withBias ? bias![j] : old[i * n + j]);
+                        Assert.True(Math.Abs(wide[i * n + j] - value) <= 1e-5 * (k + 1), $"({i},{j}) form {transposeA}/{transposeB}: {wide[i * n + j]} vs {value}");
+                    }
+                }
+            }
+        }
+    }
+
     [Fact]
     public void OutputWithNaNIsOverwrittenNotRead()
     {
