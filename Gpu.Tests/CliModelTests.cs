@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Gpu.Cli;
 using Gpu.Training;
+using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests;
 
@@ -18,23 +19,6 @@ public sealed class CliModelTests : IDisposable
     private string PathOf(string name) => Path.Combine(folder, name);
 
     private static string Digits => Path.Combine(Repository.Root, "data", "digits.csv");
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CommandLine.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static void AssertOneLineError((int Code, string Out, string Err) result, int code, string contains)
-    {
-        Assert.Equal(code, result.Code);
-        var lines = result.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Err}");
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
-    }
 
     [Fact]
     public void ACnnTrainsOnTheDigitsSavesAndPredicts()

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Gpu.Cli;
 using Gpu.Training;
+using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests;
 
@@ -14,14 +15,6 @@ public sealed class CliTests : IDisposable
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
     private string PathOf(string name) => Path.Combine(folder, name);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CommandLine.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     /// <summary>A regression CSV: y = 2 a - b + 0.5 c + noise.</summary>
     private string WriteCsv(string name, int rows, int seed, bool withTarget = true)
@@ -41,15 +34,6 @@ public sealed class CliTests : IDisposable
         string path = PathOf(name);
         File.WriteAllLines(path, lines);
         return path;
-    }
-
-    private static void AssertOneLineError((int Code, string Out, string Err) result, int code, string contains)
-    {
-        Assert.Equal(code, result.Code);
-        var lines = result.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Err}");
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using Gpu.Cli;
 using Gpu.Training;
+using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests;
 
@@ -31,23 +32,6 @@ public sealed class ReliabilityTests : IDisposable
     }
 
     private string PathOf(string name) => Path.Combine(folder, name);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CommandLine.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
-    private static void AssertOneLineError((int Code, string Out, string Err) result, int code, string contains)
-    {
-        Assert.True(code == result.Code, $"exit code {result.Code}, expected {code}; stderr: {result.Err}");
-        var lines = result.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Err}");
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
-    }
 
     private string WriteCsv(string name, int rows = 40, int seed = 1)
     {

@@ -26,12 +26,15 @@ PROJ
 fi
 
 root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+# The newest runtime and the folder it is installed in, as `dotnet --list-runtimes` reports them.
 runtime=$(dotnet --list-runtimes | awk '/^Microsoft.NETCore.App /{v=$2} END{print v}')
+frameworks=$(dotnet --list-runtimes | awk '/^Microsoft.NETCore.App /{d=$3} END{gsub(/[][]/, "", d); print d}')
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/dotnet/shared/Microsoft.NETCore.App"
+framework_path=${frameworks#"$root"/}   # the same folder, relative to the dotnet root
+mkdir -p "$stage/dotnet/$framework_path"
 cp -r "$root/dotnet" "$root/host" "$stage/dotnet/"
-cp -r "$root/shared/Microsoft.NETCore.App/$runtime" "$stage/dotnet/shared/Microsoft.NETCore.App/"
+cp -r "$frameworks/$runtime" "$stage/dotnet/$framework_path/"
 cp -r Gpu.Tests/bin/Release/net10.0 "$stage/tests"   # holds the CLI (gpu.dll) too
 cp -r Gpu.Bench/bin/Release/net10.0 "$stage/bench"
 cp -r "$runner" "$stage/xunit"

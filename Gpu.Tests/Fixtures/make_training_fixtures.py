@@ -6,42 +6,17 @@ weights, nn.Sequential state_dict names), <case>_losses.csv (per-epoch training 
 loss), <case>_final.safetensors (weights after training), and one entry in training_cases.json.
 
 Run by hand with Debian's python3-torch (1.13) on a CPU; the outputs are committed. Never run by the
-build or CI. The safetensors files are written by the small writer below (the safetensors package is
+build or CI. The safetensors files are written by fixture_io.py (the safetensors package is
 not available here); the format is the one documented at huggingface.co/docs/safetensors.
 """
 import json
-import struct
+from fixture_io import write_csv, write_safetensors
 import torch
 from torch import nn
 
 torch.set_num_threads(1)  # a fixed summation order for the reference numbers
 
 
-def write_safetensors(path, tensors, metadata=None):
-    header = {}
-    if metadata:
-        header["__metadata__"] = metadata
-    offset = 0
-    blobs = []
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * ((8 - len(raw) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for b in blobs:
-            f.write(b)
-
-
-def write_csv(path, x, y, x_names, y_names):
-    with open(path, "w") as f:
-        f.write(",".join(x_names + y_names) + "\n")
-        for row_x, row_y in zip(x.tolist(), y.tolist()):
-            f.write(",".join(format(v, ".9g") for v in row_x + row_y) + "\n")
 
 
 def mlp(widths):
