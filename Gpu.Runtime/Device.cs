@@ -11,7 +11,8 @@ namespace Gpu.Runtime;
 /// One accelerator and everything bound to it: the ILGPU context and the backend that runs its ops
 /// (host code, or ILGPU kernels with their cache, launch sizes and scratch memory), chosen once
 /// here. Owns them all and frees them on <see cref="Dispose"/> (in reverse order of creation). Not thread-safe: drive a device from one
-/// thread. All launches go to one stream in order; <see cref="Synchronize"/> waits for them.
+/// thread. All launches go to one stream in order; <see cref="Synchronize"/> waits for them. (An
+/// <see cref="UploadRing"/> copies on a second stream of its own, ordered against this one by markers.)
 /// </summary>
 public sealed class Device : IDisposable
 {
@@ -123,7 +124,7 @@ public sealed class Device : IDisposable
         if (threads is { } count)
             Host.HostThreads.Set(count);
         var cpu = CpuDevice(profile);
-        var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms());
+        var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms().Profiling());
         try
         {
             var accelerator = cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
@@ -294,7 +295,8 @@ public sealed class Device : IDisposable
                     builder.Cuda();
                 else
                     builder.OpenCL();
-                builder.EnableAlgorithms();
+                // Profiling enables the stream markers that order the upload stream (UploadRing).
+                builder.EnableAlgorithms().Profiling();
             });
         }
         catch (Exception e)

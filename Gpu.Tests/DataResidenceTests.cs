@@ -18,6 +18,8 @@ public sealed class DataResidenceTests(DeviceFixture devices)
     [InlineData("fast", 16, false)]
     [InlineData("gpulike", 32, true)]
     [InlineData("cuda", 16, true)]
+    [InlineData("cuda", 16, false)]
+    [InlineData("opencl", 16, true)]
     public void HostResidentDataGivesTheSameRunAsDeviceResidentData(string profile, int batchSize, bool shuffle)
     {
         var device = devices.Get(profile);
@@ -29,6 +31,52 @@ public sealed class DataResidenceTests(DeviceFixture devices)
         Assert.Equal("host", hostResidence);
         Assert.Equal(deviceLosses, hostLosses);
         Assert.Equal(onDevice, onHost);
+    }
+
+    [SkippableTheory]
+    [InlineData("host")]
+    [InlineData("fast")]
+    [InlineData("gpulike")]
+    [InlineData("cuda")]
+    [InlineData("opencl")]
+    public void BothFeedsGiveEachBatchItsRowsAcrossPassesEvenUnfinishedOnes(string profile)
+    {
+        var device = devices.Get(profile);
+        var data = Dataset.Synthetic(23, 4, 2, 7);
+        using var onDevice = DataFeed.Create(device, data, new TensorShape(4), 5, shuffled: true, onDevice: true);
+        using var onHost = DataFeed.Create(device, data, new TensorShape(4), 5, shuffled: true, onDevice: false);
+        var shuffled = Enumerable.Range(0, 23).Select(i => i * 7 % 23).ToArray();
+        (int, int)[] all = [(0, 5), (5, 5), (10, 5), (15, 5), (20, 3)];
+        var passes = new (int[]? Order, (int, int)[] Batches, int Taken)[]
+        {
+            (shuffled, all, 5),
+            (null, all, 5),
+            (shuffled, all, 2), // left unfinished: a batch in use and the next one sent
+            (null, [(3, 4), (11, 5), (22, 1)], 3),
+            (shuffled, all, 1),
+            (shuffled, [(18, 5)], 1),
+        };
+        foreach (var (order, batches, taken) in passes)
+        {
+            onDevice.Start(order, batches);
+            onHost.Start(order, batches);
+            foreach (var (offset, count) in batches.Take(taken))
+            {
+                var rows = Enumerable.Range(offset, count).Select(i => order?[i] ?? i).ToArray();
+                float[] x = [.. rows.SelectMany(r => data.Features.AsSpan(r * 4, 4).ToArray())];
+                float[] y = [.. rows.SelectMany(r => data.Targets.AsSpan(r * 2, 2).ToArray())];
+                var (deviceX, deviceY) = onDevice.Next();
+                var (hostX, hostY) = onHost.Next();
+                Assert.Equal(x, deviceX.ToArray());
+                Assert.Equal(y, deviceY.ToArray());
+                Assert.Equal(x, hostX.ToArray());
+                Assert.Equal(y, hostY.ToArray());
+                Assert.Equal(new TensorShape(count, 4), hostX.Shape);
+            }
+        }
+
+        Assert.Throws<InvalidOperationException>(() => onHost.Next());
+        Assert.Throws<ArgumentException>(() => onHost.Start(null, [(0, 0)]));
     }
 
     [Fact]

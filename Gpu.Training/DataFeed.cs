@@ -8,15 +8,20 @@ namespace Gpu.Training;
 /// or the set stays in host memory and each batch's rows are copied over as the step needs them
 /// (<see cref="OnHost"/>): for data larger than the device's memory, and on the CPU, whose device
 /// memory is host memory, so that a copy would only double it. Both give the same batches, so the
-/// numbers do not depend on where the data lives. Every per-step view is made once.
+/// numbers do not depend on where the data lives. A pass names its batches up front
+/// (<see cref="Start"/>), so that the host feed can copy the next batch while the device computes
+/// on this one. Every per-step view is made once.
 /// </summary>
 internal abstract class DataFeed : IDisposable
 {
-    /// <summary>The batch of rows [offset, offset + count) of the epoch's order (or of the set, unshuffled), one view per size made once.</summary>
-    public abstract (Tensor X, Tensor Y) Batch(int offset, int count);
+    /// <summary>
+    /// Starts a pass over <paramref name="batches"/> in turn, each the rows [Offset, Offset + Count)
+    /// of <paramref name="permutation"/> (null: of the set's own order); none may be empty.
+    /// </summary>
+    public abstract void Start(int[]? permutation, IReadOnlyList<(int Offset, int Count)> batches);
 
-    /// <summary>Sets the epoch's row order (null: the set's own order).</summary>
-    public abstract void Order(int[]? permutation);
+    /// <summary>The pass's next batch; valid until the following call, one view per size made once.</summary>
+    public abstract (Tensor X, Tensor Y) Next();
 
     public abstract void Dispose();
 
@@ -25,12 +30,36 @@ internal abstract class DataFeed : IDisposable
 
     /// <summary>
     /// A feed for <paramref name="data"/> whose batches hold at most <paramref name="batchRows"/>
-    /// rows; <paramref name="shuffled"/> when batches follow an order set per epoch.
+    /// rows; <paramref name="shuffled"/> when passes may follow a permutation.
     /// </summary>
     public static DataFeed Create(Device device, Dataset data, TensorShape sample, int batchRows, bool shuffled, bool onDevice) =>
-        onDevice ? new OnDevice(device, data, sample, batchRows, shuffled) : new OnHost(device, data, sample, batchRows, shuffled);
+        onDevice ? new OnDevice(device, data, sample, batchRows, shuffled) : new OnHost(device, data, sample, batchRows);
 
     private static TensorShape Shape(int rows, TensorShape sample) => new([rows, .. sample.ToArray()]);
+
+    /// <summary>The pass's batches and how far it has got, shared by both feeds.</summary>
+    private IReadOnlyList<(int Offset, int Count)> pass = [];
+    private int nextBatch;
+
+    private protected void Begin(IReadOnlyList<(int Offset, int Count)> batches)
+    {
+        for (int b = 0; b < batches.Count; b++)
+        {
+            if (batches[b].Count <= 0)
+                throw new ArgumentException($"A pass's batches must each hold one row or more; batch {b} holds {batches[b].Count}.", nameof(batches));
+        }
+
+        pass = batches;
+        nextBatch = 0;
+    }
+
+    /// <summary>The index of the pass's next batch, advancing past it.</summary>
+    private protected int Advance() =>
+        nextBatch < pass.Count ? nextBatch++ : throw new InvalidOperationException($"The pass has {pass.Count} batches, all taken.");
+
+    private protected (int Offset, int Count) BatchAt(int index) => pass[index];
+
+    private protected int BatchCount => pass.Count;
 
     /// <summary>The whole set on the device: batches are row views, or gathered on the device in the epoch's order.</summary>
     private sealed class OnDevice : DataFeed
@@ -56,15 +85,17 @@ internal abstract class DataFeed : IDisposable
             }
         }
 
-        public override void Order(int[]? permutation)
+        public override void Start(int[]? permutation, IReadOnlyList<(int Offset, int Count)> batches)
         {
+            Begin(batches);
             ordered = permutation is not null;
             if (permutation is not null)
                 order!.CopyFrom(permutation);
         }
 
-        public override (Tensor X, Tensor Y) Batch(int offset, int count)
+        public override (Tensor X, Tensor Y) Next()
         {
+            var (offset, count) = BatchAt(Advance());
             if (!ordered)
             {
                 if (!views.TryGetValue((offset, count), out var rows))
@@ -89,60 +120,103 @@ internal abstract class DataFeed : IDisposable
         }
     }
 
-    /// <summary>The set in host memory: each batch's rows are copied into device batch buffers as the step needs them.</summary>
+    /// <summary>
+    /// The set in host memory: each batch's rows are gathered into a slot of an upload ring and
+    /// copied to the device; while the device computes on one batch the next is gathered and sent
+    /// (on a GPU, over a copy stream from page-locked memory), so the copy overlaps the step.
+    /// </summary>
     private sealed class OnHost : DataFeed
     {
+        // The batch in use, the next one arriving, and the one whose computation may still run.
+        private const int Slots = 3;
         private readonly Dataset data;
-        private readonly Tensor xBatch;
-        private readonly Tensor yBatch;
-        private readonly float[] xStaging;
-        private readonly float[] yStaging;
-        private readonly Dictionary<int, (Tensor, Tensor)> views = [];
+        private readonly UploadRing ring;
+        private readonly Dictionary<(int Slot, int Count), (Tensor, Tensor)> views = [];
         private int[]? permutation;
+        private int turn; // slots are used in turn across passes: slot = turn % Slots
+        private int inUse = -1;
+        private bool nextSent;
 
-        public OnHost(Device device, Dataset data, TensorShape sample, int batchRows, bool shuffled)
+        public OnHost(Device device, Dataset data, TensorShape sample, int batchRows)
         {
             this.data = data;
-            xBatch = device.Zeros(Shape(batchRows, sample), null);
-            yBatch = device.Zeros(batchRows, data.TargetCount);
-            // Gathered rows are assembled here. Allocated pinned, so the GC never moves them under a
-            // copy; they are not page-locked for a GPU driver, which stages the copy (docs/data.md).
-            xStaging = shuffled ? GC.AllocateUninitializedArray<float>(batchRows * data.FeatureCount, pinned: true) : [];
-            yStaging = shuffled ? GC.AllocateUninitializedArray<float>(batchRows * data.TargetCount, pinned: true) : [];
+            ring = new UploadRing(device, Slots, Shape(batchRows, sample), new TensorShape(batchRows, data.TargetCount));
         }
 
-        public override void Order(int[]? permutation) => this.permutation = permutation;
-
-        public override (Tensor X, Tensor Y) Batch(int offset, int count)
+        public override void Start(int[]? permutation, IReadOnlyList<(int Offset, int Count)> batches)
         {
-            if (!views.TryGetValue(count, out var view))
-                views[count] = view = count == xBatch.Shape[0] ? (xBatch, yBatch) : (xBatch.Rows(0, count), yBatch.Rows(0, count));
-            var (xb, yb) = view;
-            int f = data.FeatureCount, t = data.TargetCount;
-            if (permutation is null)
+            // A pass left unfinished may hold a slot in use and one arriving: settle both.
+            if (nextSent)
             {
-                // Contiguous rows: straight from the set's arrays.
-                xb.CopyFrom(data.Features.AsSpan(offset * f, count * f));
-                yb.CopyFrom(data.Targets.AsSpan(offset * t, count * t));
-                return view;
+                ring.Receive(turn % Slots);
+                ring.Release(turn % Slots);
+                turn++;
+                nextSent = false;
             }
 
-            for (int r = 0; r < count; r++)
+            ReleaseInUse();
+            Begin(batches);
+            this.permutation = permutation;
+        }
+
+        public override (Tensor X, Tensor Y) Next()
+        {
+            int index = Advance();
+            ReleaseInUse();
+            int slot = turn % Slots;
+            if (!nextSent)
+                Send(slot, index);
+            ring.Receive(slot);
+            inUse = slot;
+            turn++;
+
+            // Gather and send the next batch now: on a GPU its copy runs while this step computes.
+            nextSent = index + 1 < BatchCount;
+            if (nextSent)
+                Send(turn % Slots, index + 1);
+
+            int count = BatchAt(index).Count;
+            if (!views.TryGetValue((slot, count), out var view))
             {
-                int row = permutation[offset + r];
-                data.Features.AsSpan(row * f, f).CopyTo(xStaging.AsSpan(r * f, f));
-                data.Targets.AsSpan(row * t, t).CopyTo(yStaging.AsSpan(r * t, t));
+                Tensor xs = ring.Tensor(slot, 0), ys = ring.Tensor(slot, 1);
+                views[(slot, count)] = view = count == ring.Rows ? (xs, ys) : (xs.Rows(0, count), ys.Rows(0, count));
             }
 
-            xb.CopyFrom(xStaging.AsSpan(0, count * f));
-            yb.CopyFrom(yStaging.AsSpan(0, count * t));
             return view;
         }
 
-        public override void Dispose()
+        public override void Dispose() => ring.Dispose();
+
+        private void ReleaseInUse()
         {
-            yBatch.Dispose();
-            xBatch.Dispose();
+            if (inUse >= 0)
+                ring.Release(inUse);
+            inUse = -1;
+        }
+
+        // Writes batch `index`'s rows into the slot's staging and starts their copy.
+        private void Send(int slot, int index)
+        {
+            var (offset, count) = BatchAt(index);
+            int f = data.FeatureCount, t = data.TargetCount;
+            var xs = ring.Staging(slot, 0);
+            var ys = ring.Staging(slot, 1);
+            if (permutation is null)
+            {
+                data.Features.AsSpan(offset * f, count * f).CopyTo(xs);
+                data.Targets.AsSpan(offset * t, count * t).CopyTo(ys);
+            }
+            else
+            {
+                for (int r = 0; r < count; r++)
+                {
+                    int row = permutation[offset + r];
+                    data.Features.AsSpan(row * f, f).CopyTo(xs.Slice(r * f, f));
+                    data.Targets.AsSpan(row * t, t).CopyTo(ys.Slice(r * t, t));
+                }
+            }
+
+            ring.Send(slot, count);
         }
     }
 }

@@ -95,6 +95,7 @@ public sealed class Trainer
         // Every per-step view is made here, once: a training step allocates nothing. Each step is
         // this rank's share (all of it for one process) of the global batch [s batch, ...).
         var plan = new (int Start, int Rows, int Offset, int Count)[steps];
+        var batches = new List<(int Offset, int Count)>(steps); // the rows this rank reads, step by step
         var slots = new Tensor[steps];
         var penaltySlots = new Tensor[penalised ? steps : 0];
         for (int s = 0; s < steps; s++)
@@ -102,6 +103,8 @@ public sealed class Trainer
             int start = s * batch, rows = Math.Min(batch, n - start);
             var (offset, count) = Share(rows, rank, ranks);
             plan[s] = (start, rows, offset, count);
+            if (count > 0)
+                batches.Add((start + offset, count));
             slots[s] = stepLosses.Slice(s);
             if (penalised)
                 penaltySlots[s] = penalties!.Slice(s);
@@ -125,15 +128,15 @@ public sealed class Trainer
             model.Train();
             if (gather)
                 Permutation(permutation, Options.Seed, epoch);
-            feed.Order(gather ? permutation : null);
+            feed.Start(gather ? permutation : null, batches);
 
             for (int s = 0; s < steps; s++)
             {
-                var (start, rows, offset, count) = plan[s];
+                var (_, rows, offset, count) = plan[s];
                 optimizer.ZeroGrad();
                 if (count > 0)
                 {
-                    var (xb, yb) = feed.Batch(start + offset, count);
+                    var (xb, yb) = feed.Next();
                     model.SetRandomPosition(optimizer.StepCount, offset);
                     var output = model.Forward(xb);
                     loss.ForwardInto(output, yb, slots[s]);
@@ -218,15 +221,18 @@ public sealed class Trainer
     {
         int batches = slots.Length / 2;
         bool classifier = loss.ReportsAccuracy(model.OutputFeaturesCount);
-        var used = 0;
-        for (int start = 0; start < n; used++, start += batch)
+        var pass = new List<(int Offset, int Count)>(batches);
+        for (int start = 0; start < n; start += batch)
+            pass.Add((first + start, Math.Min(batch, n - start)));
+        feed.Start(null, pass);
+        int used = pass.Count;
+        for (int b = 0; b < used; b++)
         {
-            int rows = Math.Min(batch, n - start);
-            var (x, target) = feed.Batch(first + start, rows);
+            var (x, target) = feed.Next();
             var output = model.Forward(x);
-            loss.ForwardInto(output, target, slots.Slice(used));
+            loss.ForwardInto(output, target, slots.Slice(b));
             if (classifier)
-                loss.CountCorrect(output, target, slots.Slice(batches + used));
+                loss.CountCorrect(output, target, slots.Slice(batches + b));
         }
 
         var values = slots.ToArray();
