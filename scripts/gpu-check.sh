@@ -10,7 +10,7 @@
 # Usage: scripts/gpu-check.sh OUT [SUMMARY]
 #   OUT gets every log as it is written; SUMMARY (default OUT/summary.txt) the one-screen summary,
 #   appended step by step, so a run cut short still leaves what it found. Step timeouts add up to
-#   530 s, under the device tool's 600 s per command. The device command (one line, `;` so the
+#   512 s without the build step, under the device tool's 600 s per command. The device command (one line, `;` so the
 #   results are copied even after a timeout; only a few files come back, so the logs are tarred):
 #     timeout 580 scripts/gpu-check.sh /tmp/gc "$OUT/summary.txt"; tar -C /tmp -czf "$OUT/gpu-check.tar.gz" gc
 set -uo pipefail
@@ -77,14 +77,27 @@ grep -E "Passed!|Failed!|Total tests:|Passed:|Failed:|Skipped:|Total:|\[FAIL\]|F
 grep -cE "\[SKIP\]|Skipped Gpu" "$out/tests.txt" | sed 's/^/skipped: /' | tee -a "$summary"
 
 step "quick benchmark on $device"
-timeout 90 "${bench[@]}" quick --device "$device" --large --report "$out/quick.json" > "$out/quick.txt" 2>&1
+timeout 80 "${bench[@]}" quick --device "$device" --large --report "$out/quick.json" > "$out/quick.txt" 2>&1
 tee -a "$summary" < "$out/quick.txt" > /dev/null
 
 if [[ $has_cuda == 1 ]]; then
   step "BenchmarkDotNet, short preset, CUDA, matrix products and training steps"
-  GPU_BENCH_DEVICES=cuda timeout 100 "${bench[@]}" --preset short --filter '*MatMul*' '*TrainingStep*' \
+  GPU_BENCH_DEVICES=cuda timeout 90 "${bench[@]}" --preset short --filter '*MatMul*' '*TrainingStep*' \
     --artifacts "$out/bdn" > "$out/bdn.txt" 2>&1
   grep -E "^\|" "$out/bdn.txt" | tee -a "$summary"
+fi
+
+if [[ $has_cuda == 1 ]]; then
+  # The upload ring: the same run with the data kept in host memory (each batch copied on a second
+  # stream while the previous step computes) and on the device; the weights must be identical.
+  step "host-resident against device-resident data on CUDA (20,000 rows of 784 features)"
+  timeout 8 "${bench[@]}" write-csv "$out/wide.csv" --rows 20000 --features 784 > /dev/null 2>&1
+  for limit in 0 1000000; do
+    timeout 12 "${cli[@]}" train --device cuda --data "$out/wide.csv" --layers 1024 --batch-size 1024 --epochs 3 \
+      --device-data-mb $limit --save "$out/wide-$limit.safetensors" --report "$out/wide-$limit.json" 2>&1 | grep -E "Trained|error" | tee -a "$summary"
+  done
+  cmp "$out/wide-0.safetensors" "$out/wide-1000000.safetensors" 2>&1 && echo "weights identical" | tee -a "$summary"
+  rm -f "$out/wide.csv"
 fi
 
 step "done"
