@@ -60,6 +60,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(13, 40, 300)]
     [InlineData(100, 65, 20)]
     [InlineData(97, 31, 513)]
+    [InlineData(150, 130, 300)] // two whole 64-column panels and a partial one, split over cores
     public void BothVectorWidthsGiveTheSameBits(int m, int n, int k)
     {
         var random = new Random(m * 1000 + n + k);

@@ -12,22 +12,26 @@ namespace Gpu.Runtime.Host;
 /// multiply-adds on the widest vectors the CPU runs well (<see cref="Vector512{T}"/>, 16 floats, with
 /// AVX-512; else <see cref="Vector{T}"/>, 8 floats with AVX2), organised like GotoBLAS/BLIS:
 /// <list type="bullet">
-/// <item>op(B) is packed once per call into panels of two vectors' width (32 or 16 columns, zero-padded past N),
+/// <item>op(B) is packed once per call into panels of four 512-bit or two 256-bit vectors' width
+/// (64 or 16 columns, zero-padded past N),
 /// k-major inside slices of 256 rows of K, so the micro-kernel reads B contiguously whatever the
 /// form (NN or NT) and whatever N's stride (a 4 KiB stride at N = 1024 would alias in L1).</item>
 /// <item>In the TN form op(A) is packed per block of 96 rows and slice of K into bands of 6 rows,
 /// k-major, so its strided A becomes contiguous; in NN and NT A's rows are contiguous in k already
 /// and six of them are streamed in place (packing them cost as much as a 64-cube product).</item>
-/// <item>The micro-kernel keeps a 6 x (two vectors) block of C in 12 vector registers: per k, two
-/// loads of B and six broadcasts of A feed twelve FMAs. Twelve independent accumulators cover the
-/// FMA latency of current x64 cores (two units x 4-5 cycles); the previous 4 x 16 block had eight
-/// and ran at about 60% of this kernel's speed at N = 1024.</item>
+/// <item>The micro-kernel keeps a 6-row block of C in registers: with AVX2 (16 registers) two
+/// vectors per row, 12 accumulators fed per k by two loads of B and six broadcasts of A; with
+/// AVX-512 (32 registers) four vectors per row, 24 accumulators fed by four loads and six
+/// broadcasts, fewer loads per FMA (7-15% faster than two vectors per row at 128-1024³, measured
+/// call by call in one process). Twelve or more independent accumulators cover the FMA latency of
+/// current x64 cores (two units x 4-5 cycles); the first 4 x 16 block had eight and ran at about
+/// 60% of the 6 x 16 kernel's speed at N = 1024.</item>
 /// </list>
 /// The code is written once over the vector type (<see cref="ILanes{TVector}"/>; the JIT specialises
 /// it for each). Each output is summed over k in the same order whatever the width, so 512-bit and
 /// 256-bit machines give the same bits; 512-bit vectors made 256-1024³ products 1.3-1.6x faster on
 /// an AVX-512 Xeon.
-/// Large products split into (row block of up to 96, 256-column group) units over cores (Parallel.For).
+/// Large products split into (row block of up to 96, group of 16 panels) units over cores (Parallel.For).
 /// Every output is summed over k in the same order by one thread whatever the split, so results
 /// are deterministic and independent of the number of cores. The hot methods are compiled fully
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
@@ -46,9 +50,11 @@ internal static unsafe class HostMatMul
     // small products that woke it every time took 1 ms per epoch of the reference example instead of
     // 0.08; from about 128³ the wide kernel wins (47 against 57-82 µs), and a big product keeps it awake.
     private const double WideFlops = 128 * 128 * 128;
+    // Narrower products stay on Vector<T> too: a 64-column panel would be mostly padding.
+    private const int WideColumns = 64;
 
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true) =>
-        Run(Vector512.IsHardwareAccelerated && (double)s.M * s.N * s.K >= WideFlops, a, b, c, bias, s, mayParallelise);
+        Run(Vector512.IsHardwareAccelerated && s.N >= WideColumns && (double)s.M * s.N * s.K >= WideFlops, a, b, c, bias, s, mayParallelise);
 
     /// <summary>The same on arrays, with the vector width chosen (for tests).</summary>
     internal static void Run(bool wide, float[] a, float[] b, float[] c, float[]? bias, MatMulShape s)
@@ -71,8 +77,8 @@ internal static unsafe class HostMatMul
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
-        // A panel of packed B is two vectors wide: 32 columns with AVX-512, 16 with AVX2.
-        int panelWidth = 2 * TLanes.Count;
+        // A panel of packed B: 64 columns with AVX-512, 16 with AVX2.
+        int panelWidth = TLanes.PanelVectors * TLanes.Count;
         if (s.M == 0 || s.N == 0)
             return;
         int panels = (s.N + panelWidth - 1) / panelWidth;
@@ -124,8 +130,8 @@ internal static unsafe class HostMatMul
         return Math.Min(RowBlockSize, (rows + BandRows - 1) / BandRows * BandRows);
     }
 
-    // A 6-row block of C as twelve vectors, row r in elements 2r and 2r + 1.
-    [InlineArray(2 * BandRows)]
+    // A 6-row block of C: two vectors per row (row r in elements 2r, 2r + 1) or four (4r .. 4r + 3).
+    [InlineArray(4 * BandRows)]
     private struct Block<TVector>
         where TVector : unmanaged
     {
@@ -149,6 +155,21 @@ internal static unsafe class HostMatMul
             block[10] = c50;
             block[11] = c51;
         }
+
+        // Four vectors per row: row r in elements 4r .. 4r + 3.
+        public static void WriteQuad(
+            Block<TVector>* target, TVector c00, TVector c01, TVector c02, TVector c03, TVector c10, TVector c11, TVector c12, TVector c13,
+            TVector c20, TVector c21, TVector c22, TVector c23, TVector c30, TVector c31, TVector c32, TVector c33,
+            TVector c40, TVector c41, TVector c42, TVector c43, TVector c50, TVector c51, TVector c52, TVector c53)
+        {
+            ref Block<TVector> block = ref *target;
+            block[0] = c00; block[1] = c01; block[2] = c02; block[3] = c03;
+            block[4] = c10; block[5] = c11; block[6] = c12; block[7] = c13;
+            block[8] = c20; block[9] = c21; block[10] = c22; block[11] = c23;
+            block[12] = c30; block[13] = c31; block[14] = c32; block[15] = c33;
+            block[16] = c40; block[17] = c41; block[18] = c42; block[19] = c43;
+            block[20] = c50; block[21] = c51; block[22] = c52; block[23] = c53;
+        }
     }
 
     /// <summary>The vector operations the product needs, for one vector type (static, so the JIT inlines them).</summary>
@@ -156,6 +177,9 @@ internal static unsafe class HostMatMul
         where TVector : unmanaged
     {
         static abstract int Count { get; }
+
+        /// <summary>Vectors per row of the micro-kernel's block (and of a packed panel of B).</summary>
+        static abstract int PanelVectors { get; }
 
         static abstract TVector Load(float* source);
 
@@ -174,6 +198,8 @@ internal static unsafe class HostMatMul
     {
         public static int Count => Vector<float>.Count;
 
+        public static int PanelVectors => 2;
+
         public static Vector<float> Load(float* source) => *(Vector<float>*)source;
 
         public static void Store(float* target, Vector<float> value) => *(Vector<float>*)target = value;
@@ -190,6 +216,8 @@ internal static unsafe class HostMatMul
     private readonly struct Lanes512 : ILanes<Vector512<float>>
     {
         public static int Count => Vector512<float>.Count;
+
+        public static int PanelVectors => 4;
 
         public static Vector512<float> Load(float* source) => Vector512.Load(source);
 
@@ -208,7 +236,7 @@ internal static unsafe class HostMatMul
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
-        private static int PanelWidth => 2 * TLanes.Count;
+        private static int PanelWidth => TLanes.PanelVectors * TLanes.Count;
 
         private readonly float* a = a, b = b, packedB = packedB, c = c, bias = bias;
         private readonly MatMulShape s = s;
@@ -240,8 +268,8 @@ internal static unsafe class HostMatMul
                     for (int kk = 0; kk < depth; kk++, target += width)
                     {
                         float* source = b + (long)(k0 + kk) * s.BRowStride + j0;
-                        TLanes.Store(target, TLanes.Load(source));
-                        TLanes.Store(target + v, TLanes.Load(source + v));
+                        for (int u = 0; u < width; u += v)
+                            TLanes.Store(target + u, TLanes.Load(source + u));
                     }
 
                     continue;
@@ -312,7 +340,8 @@ internal static unsafe class HostMatMul
                 fixed (float* ap = packedA)
                 {
                     // Slices of K outside: the 96 x 256 block of A (96 KiB) stays in L2 across the
-                    // panels, and one 256 x 16 panel of B (16 KiB) in L1 across the 16 bands.
+                    // panels, and one 256-deep panel of B (16 KiB with AVX2, in L1; 64 KiB with
+                    // AVX-512, in L2, measured no slower than 128-deep slices) across the 16 bands.
                     // K = 0 still takes one empty slice, which writes the bias (and old C).
                     for (int k0 = 0; k0 < Math.Max(k, 1); k0 += DepthBlock)
                     {
@@ -327,7 +356,14 @@ internal static unsafe class HostMatMul
                                 int row = firstRow + band * BandRows;
                                 int bandRows = Math.Min(BandRows, s.M - row);
                                 Block<TVector> block;
-                                if (packA)
+                                if (TLanes.PanelVectors == 4)
+                                {
+                                    if (packA)
+                                        AccumulatePackedQuad(ap + (long)band * BandRows * depth, bPanel, depth, &block);
+                                    else
+                                        AccumulateRowsQuad(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
+                                }
+                                else if (packA)
                                     AccumulatePacked(ap + (long)band * BandRows * depth, bPanel, depth, &block);
                                 else
                                     AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
@@ -415,14 +451,14 @@ internal static unsafe class HostMatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void StoreBlock(ref Block<TVector> block, int row, int rows, int column, bool firstSlice)
         {
-            int v = TLanes.Count;
+            int v = TLanes.Count, vectors = TLanes.PanelVectors;
             int columns = Math.Min(PanelWidth, s.N - column);
             bool addOld = !firstSlice || s.Accumulate != 0;
             bool addBias = firstSlice && s.HasBias != 0;
-            if (columns < 2 * v)
+            if (columns < PanelWidth)
             {
                 for (int r = 0; r < rows; r++)
-                    StorePartial(row + r, column, columns, block[2 * r], block[2 * r + 1], addBias, addOld);
+                    StorePartial(row + r, column, columns, ref block, r, addBias, addOld);
                 return;
             }
 
@@ -430,22 +466,15 @@ internal static unsafe class HostMatMul
             float* target = c + (long)row * s.N + column;
             for (int r = 0; r < rows; r++, target += s.N)
             {
-                var first = block[2 * r];
-                var second = block[2 * r + 1];
-                if (addBias)
+                for (int u = 0; u < vectors; u++)
                 {
-                    first = TLanes.Add(first, TLanes.Load(bias + column));
-                    second = TLanes.Add(second, TLanes.Load(bias + column + v));
+                    var sum = block[vectors * r + u];
+                    if (addBias)
+                        sum = TLanes.Add(sum, TLanes.Load(bias + column + u * v));
+                    if (addOld)
+                        sum = TLanes.Add(sum, TLanes.Load(target + u * v));
+                    TLanes.Store(target + u * v, sum);
                 }
-
-                if (addOld)
-                {
-                    first = TLanes.Add(first, TLanes.Load(target));
-                    second = TLanes.Add(second, TLanes.Load(target + v));
-                }
-
-                TLanes.Store(target, first);
-                TLanes.Store(target + v, second);
             }
         }
 
@@ -525,14 +554,117 @@ internal static unsafe class HostMatMul
             Block<TVector>.Write(result, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
         }
 
+        // The same two kernels over four vectors per row (24 accumulators; AVX-512 has 32 registers):
+        // per k, four loads of B and six broadcasts of A feed 24 FMAs, fewer loads per FMA.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private static void AccumulatePackedQuad(float* ap, float* bp, int depth, Block<TVector>* result)
+        {
+            int v = TLanes.Count;
+            TVector c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+            TVector c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+            TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
+            for (int kk = 0; kk < depth; kk++, ap += BandRows, bp += 4 * v)
+            {
+                var b0 = TLanes.Load(bp);
+                var b1 = TLanes.Load(bp + v);
+                var b2 = TLanes.Load(bp + 2 * v);
+                var b3 = TLanes.Load(bp + 3 * v);
+                var x = TLanes.Broadcast(ap[0]);
+                c00 = TLanes.MultiplyAdd(x, b0, c00);
+                c01 = TLanes.MultiplyAdd(x, b1, c01);
+                c02 = TLanes.MultiplyAdd(x, b2, c02);
+                c03 = TLanes.MultiplyAdd(x, b3, c03);
+                x = TLanes.Broadcast(ap[1]);
+                c10 = TLanes.MultiplyAdd(x, b0, c10);
+                c11 = TLanes.MultiplyAdd(x, b1, c11);
+                c12 = TLanes.MultiplyAdd(x, b2, c12);
+                c13 = TLanes.MultiplyAdd(x, b3, c13);
+                x = TLanes.Broadcast(ap[2]);
+                c20 = TLanes.MultiplyAdd(x, b0, c20);
+                c21 = TLanes.MultiplyAdd(x, b1, c21);
+                c22 = TLanes.MultiplyAdd(x, b2, c22);
+                c23 = TLanes.MultiplyAdd(x, b3, c23);
+                x = TLanes.Broadcast(ap[3]);
+                c30 = TLanes.MultiplyAdd(x, b0, c30);
+                c31 = TLanes.MultiplyAdd(x, b1, c31);
+                c32 = TLanes.MultiplyAdd(x, b2, c32);
+                c33 = TLanes.MultiplyAdd(x, b3, c33);
+                x = TLanes.Broadcast(ap[4]);
+                c40 = TLanes.MultiplyAdd(x, b0, c40);
+                c41 = TLanes.MultiplyAdd(x, b1, c41);
+                c42 = TLanes.MultiplyAdd(x, b2, c42);
+                c43 = TLanes.MultiplyAdd(x, b3, c43);
+                x = TLanes.Broadcast(ap[5]);
+                c50 = TLanes.MultiplyAdd(x, b0, c50);
+                c51 = TLanes.MultiplyAdd(x, b1, c51);
+                c52 = TLanes.MultiplyAdd(x, b2, c52);
+                c53 = TLanes.MultiplyAdd(x, b3, c53);
+            }
+
+            Block<TVector>.WriteQuad(result, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private static void AccumulateRowsQuad(float* a0, int rowStride, int rows, float* bp, int depth, Block<TVector>* result)
+        {
+            int v = TLanes.Count;
+            float* a1 = a0 + (rows > 1 ? rowStride : 0);
+            float* a2 = a1 + (rows > 2 ? rowStride : 0);
+            float* a3 = a2 + (rows > 3 ? rowStride : 0);
+            float* a4 = a3 + (rows > 4 ? rowStride : 0);
+            float* a5 = a4 + (rows > 5 ? rowStride : 0);
+            TVector c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+            TVector c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+            TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
+            for (int kk = 0; kk < depth; kk++, bp += 4 * v)
+            {
+                var b0 = TLanes.Load(bp);
+                var b1 = TLanes.Load(bp + v);
+                var b2 = TLanes.Load(bp + 2 * v);
+                var b3 = TLanes.Load(bp + 3 * v);
+                var x = TLanes.Broadcast(a0[kk]);
+                c00 = TLanes.MultiplyAdd(x, b0, c00);
+                c01 = TLanes.MultiplyAdd(x, b1, c01);
+                c02 = TLanes.MultiplyAdd(x, b2, c02);
+                c03 = TLanes.MultiplyAdd(x, b3, c03);
+                x = TLanes.Broadcast(a1[kk]);
+                c10 = TLanes.MultiplyAdd(x, b0, c10);
+                c11 = TLanes.MultiplyAdd(x, b1, c11);
+                c12 = TLanes.MultiplyAdd(x, b2, c12);
+                c13 = TLanes.MultiplyAdd(x, b3, c13);
+                x = TLanes.Broadcast(a2[kk]);
+                c20 = TLanes.MultiplyAdd(x, b0, c20);
+                c21 = TLanes.MultiplyAdd(x, b1, c21);
+                c22 = TLanes.MultiplyAdd(x, b2, c22);
+                c23 = TLanes.MultiplyAdd(x, b3, c23);
+                x = TLanes.Broadcast(a3[kk]);
+                c30 = TLanes.MultiplyAdd(x, b0, c30);
+                c31 = TLanes.MultiplyAdd(x, b1, c31);
+                c32 = TLanes.MultiplyAdd(x, b2, c32);
+                c33 = TLanes.MultiplyAdd(x, b3, c33);
+                x = TLanes.Broadcast(a4[kk]);
+                c40 = TLanes.MultiplyAdd(x, b0, c40);
+                c41 = TLanes.MultiplyAdd(x, b1, c41);
+                c42 = TLanes.MultiplyAdd(x, b2, c42);
+                c43 = TLanes.MultiplyAdd(x, b3, c43);
+                x = TLanes.Broadcast(a5[kk]);
+                c50 = TLanes.MultiplyAdd(x, b0, c50);
+                c51 = TLanes.MultiplyAdd(x, b1, c51);
+                c52 = TLanes.MultiplyAdd(x, b2, c52);
+                c53 = TLanes.MultiplyAdd(x, b3, c53);
+            }
+
+            Block<TVector>.WriteQuad(result, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53);
+        }
+
         // The last, partial panel: the same sums, one element at a time.
-        private void StorePartial(int row, int column, int columns, TVector first, TVector second, bool addBias, bool addOld)
+        private void StorePartial(int row, int column, int columns, ref Block<TVector> block, int blockRow, bool addBias, bool addOld)
         {
             int v = TLanes.Count;
             float* target = c + (long)row * s.N + column;
             for (int jj = 0; jj < columns; jj++)
             {
-                float sum = jj < v ? TLanes.Element(first, jj) : TLanes.Element(second, jj - v);
+                float sum = TLanes.Element(block[TLanes.PanelVectors * blockRow + jj / v], jj % v);
                 if (addBias)
                     sum += bias[column + jj];
                 if (addOld)
