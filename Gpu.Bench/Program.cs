@@ -44,6 +44,13 @@ if (args.Length > 2 && args[0] == "to-parquet")
 if (args.Length > 1 && args[0] == "load")
     return Gpu.Bench.Data.LoadBenchmark.Run(args[1], Value(args, "--repeat") is { } n ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 5);
 
+// `openblas [--threads N] [SIZE | MxNxK ...]`: our GEMM against OpenBLAS's, call batch by call batch in one process.
+if (args.Length > 0 && args[0] == "openblas")
+{
+    int threads = Value(args, "--threads") is { } t ? int.Parse(t, System.Globalization.CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+    return Gpu.Bench.Baselines.OpenBlasPairs.Run(Without(args[1..], "--threads"), threads);
+}
+
 // `distributed`: all-reduce times and a compute-heavy model; run it under mpirun -np N, and alone for the baseline.
 if (args.Length > 0 && args[0] == "distributed")
     return Gpu.Bench.Distributed.DistributedBenchmark.Run(Console.Out);

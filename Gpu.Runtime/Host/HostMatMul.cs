@@ -334,7 +334,8 @@ internal static unsafe class HostMatMul
             // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
             // streams six rows directly, which saves the copy that dominates small products.
             bool packA = s.AColStride != 1; // exactly the TN form (with M > 1)
-            float[] packedA = Scratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) : 1);
+            // (+ 2: PackA's 8-float stores of 6-float rows run 2 floats past the last.)
+            float[] packedA = Scratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) + 2 : 1);
             try
             {
                 fixed (float* ap = packedA)
@@ -430,7 +431,15 @@ internal static unsafe class HostMatMul
                 int valid = Math.Min(BandRows, rows - band * BandRows);
                 float* bandTarget = target + (long)band * BandRows * depth;
                 float* source = a + k0 * columnStride + firstRow + band * BandRows;
-                for (int kk = 0; kk < depth; kk++, source += columnStride, bandTarget += BandRows)
+                // The six values of a k are contiguous: one 8-float load and store each (the two
+                // extra floats are overwritten by the next k's), except where the load would read
+                // past A's last row. Scalar copies made a 128³ TN product 1.4x OpenBLAS's time.
+                int wholeVectors = !Avx.IsSupported || valid < BandRows ? 0
+                    : firstRow + band * BandRows + 8 <= s.M ? depth : depth - 1;
+                int kk = 0;
+                for (; kk < wholeVectors; kk++, source += columnStride, bandTarget += BandRows)
+                    Avx.Store(bandTarget, Avx.LoadVector256(source));
+                for (; kk < depth; kk++, source += columnStride, bandTarget += BandRows)
                 {
                     if (valid == BandRows)
                     {
