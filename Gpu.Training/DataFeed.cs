@@ -133,9 +133,7 @@ internal abstract class DataFeed : IDisposable
         private readonly UploadRing ring;
         private readonly Dictionary<(int Slot, int Count), (Tensor, Tensor)> views = [];
         private int[]? permutation;
-        private int turn; // slots are used in turn across passes: slot = turn % Slots
-        private int inUse = -1;
-        private bool nextSent;
+        private int turn; // slots are used in turn across passes: the next batch's is turn % Slots
 
         public OnHost(Device device, Dataset data, TensorShape sample, int batchRows)
         {
@@ -146,15 +144,14 @@ internal abstract class DataFeed : IDisposable
         public override void Start(int[]? permutation, IReadOnlyList<(int Offset, int Count)> batches)
         {
             // A pass left unfinished may hold a slot in use and one arriving: settle both.
-            if (nextSent)
+            ReleaseInUse();
+            if (ring.IsSent(turn % Slots))
             {
                 ring.Receive(turn % Slots);
-                ring.Release(turn % Slots);
                 turn++;
-                nextSent = false;
+                ReleaseInUse();
             }
 
-            ReleaseInUse();
             Begin(batches);
             this.permutation = permutation;
         }
@@ -164,15 +161,13 @@ internal abstract class DataFeed : IDisposable
             int index = Advance();
             ReleaseInUse();
             int slot = turn % Slots;
-            if (!nextSent)
+            if (!ring.IsSent(slot))
                 Send(slot, index);
             ring.Receive(slot);
-            inUse = slot;
             turn++;
 
             // Gather and send the next batch now: on a GPU its copy runs while this step computes.
-            nextSent = index + 1 < BatchCount;
-            if (nextSent)
+            if (index + 1 < BatchCount)
                 Send(turn % Slots, index + 1);
 
             int count = BatchAt(index).Count;
@@ -187,11 +182,12 @@ internal abstract class DataFeed : IDisposable
 
         public override void Dispose() => ring.Dispose();
 
+        // The slot of the batch last returned, whose computation is queued by now.
         private void ReleaseInUse()
         {
-            if (inUse >= 0)
-                ring.Release(inUse);
-            inUse = -1;
+            int last = (turn + Slots - 1) % Slots;
+            if (ring.IsReceived(last))
+                ring.Release(last);
         }
 
         // Writes batch `index`'s rows into the slot's staging and starts their copy.
