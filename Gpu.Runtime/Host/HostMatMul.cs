@@ -41,7 +41,7 @@ internal static unsafe class HostMatMul
 {
     private const double ParallelFlops = 2e6;
     private const int BandRows = 6;
-    private const int RowBlockSize = 16 * BandRows;
+    private const int BlockBands = 16;
     // 128-deep slices of K: a packed panel of B is then 32 KiB on AVX-512 (64 columns) and stays in
     // a 48 KiB L1 across the bands; measured 3-7% faster than 256 (192 was slower).
     private const int DepthBlock = 128;
@@ -90,8 +90,7 @@ internal static unsafe class HostMatMul
             fixed (float* bp = packedB)
             {
                 bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
-                int rowBlockSize = parallel ? BalancedRowBlock(s.M) : RowBlockSize;
-                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, panels, rowBlockSize);
+                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, panels, RowBlocks(s.M, parallel));
                 int units = job.Units;
                 if (parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats)
                     Parallel.For(0, panels, HostThreads.Options, job.PackB);
@@ -121,15 +120,20 @@ internal static unsafe class HostMatMul
     [ThreadStatic]
     private static float[]? packedAScratch;
 
-    // Row blocks of at most 96 rows whose count is a multiple of the core count, so that a product
-    // with few blocks (M = 128 on two cores: 66 + 62 rather than 96 + 32) keeps every core busy.
-    private static int BalancedRowBlock(int m)
+    // Row blocks of at most 16 bands (96 rows); on several cores their count is a multiple of the
+    // core count, and the bands are dealt out evenly (M = 1024 on two cores: 12 blocks of 14 or 15
+    // bands rather than 11 of 90 rows and one of 34, which left one core 5% more work).
+    private static int RowBlocks(int m, bool parallel)
     {
-        int cores = HostThreads.Count;
-        int blocks = (m + RowBlockSize - 1) / RowBlockSize;
-        blocks = (blocks + cores - 1) / cores * cores;
-        int rows = (m + blocks - 1) / blocks;
-        return Math.Min(RowBlockSize, (rows + BandRows - 1) / BandRows * BandRows);
+        int bands = (m + BandRows - 1) / BandRows;
+        int blocks = (bands + BlockBands - 1) / BlockBands;
+        if (parallel)
+        {
+            int cores = HostThreads.Count;
+            blocks = (blocks + cores - 1) / cores * cores;
+        }
+
+        return Math.Min(blocks, bands);
     }
 
     // A 6-row block of C: two vectors per row (row r in elements 2r, 2r + 1) or four (4r .. 4r + 3).
@@ -234,19 +238,24 @@ internal static unsafe class HostMatMul
         public static float Element(Vector512<float> value, int index) => value[index];
     }
 
-    private readonly struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlockSize)
+    private readonly struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
-        private static int PanelWidth => TLanes.PanelVectors * TLanes.Count;
+        private static int PanelWidth
+        {
+            // (Without the attribute the JIT left this a call in every caller.)
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => TLanes.PanelVectors * TLanes.Count;
+        }
 
         private readonly float* a = a, b = b, packedB = packedB, c = c, bias = bias;
         private readonly MatMulShape s = s;
-        private readonly int panels = panels, rowBlockSize = rowBlockSize;
+        private readonly int panels = panels, rowBlocks = rowBlocks;
 
         private int Groups => (panels + GroupPanels - 1) / GroupPanels;
 
-        public int Units => (s.M + rowBlockSize - 1) / rowBlockSize * Groups;
+        public int Units => rowBlocks * Groups;
 
         // Packed B: the slice of K starting at k0 with depth d begins at k0 * panels * width; inside
         // it panel p holds d rows of `width` floats, B[k0 + kk, p * width + jj] at (p * d + kk) * width + jj.
@@ -326,9 +335,13 @@ internal static unsafe class HostMatMul
         public void Unit(int unit)
         {
             int rowBlock = unit / Groups, group = unit % Groups;
-            int firstRow = rowBlock * rowBlockSize;
-            int rows = Math.Min(rowBlockSize, s.M - firstRow);
-            int bands = (rows + BandRows - 1) / BandRows;
+            // Row block r holds bands [r * total / blocks, (r + 1) * total / blocks).
+            int totalBands = (s.M + BandRows - 1) / BandRows;
+            int firstBand = (int)((long)rowBlock * totalBands / rowBlocks);
+            int endBand = (int)((long)(rowBlock + 1) * totalBands / rowBlocks);
+            int firstRow = firstBand * BandRows;
+            int rows = Math.Min(endBand * BandRows, s.M) - firstRow;
+            int bands = endBand - firstBand;
             int firstPanel = group * GroupPanels;
             int endPanel = Math.Min(firstPanel + GroupPanels, panels);
             int k = s.K;
@@ -370,7 +383,7 @@ internal static unsafe class HostMatMul
                                     AccumulatePacked(ap + (long)band * BandRows * depth, bPanel, depth, &block);
                                 else
                                     AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
-                                StoreBlock(ref block, row, bandRows, panel * PanelWidth, k0 == 0);
+                                StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
                             }
                         }
                     }
@@ -457,34 +470,57 @@ internal static unsafe class HostMatMul
             }
         }
 
-        // C[row .. row + rows, column .. column + 16) over one slice of K: the first slice writes C
-        // (with the bias and, when accumulating, the old C), later slices add to it.
+        // C[row .. row + rows, column .. column + width) over one slice of K: the first slice writes C
+        // (with the bias and, when accumulating, the old C), later slices add to it. Whole panels
+        // take straight-line vector code: a general loop over the row's vectors with the bias and
+        // old-C tests inside compiled to a call per panel width and a branch per vector, and cost
+        // 2-4% of a 128-1024³ product (measured in one process).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void StoreBlock(ref Block<TVector> block, int row, int rows, int column, bool firstSlice)
+        private void StoreBlock(Block<TVector>* block, int row, int rows, int column, bool firstSlice)
         {
-            int v = TLanes.Count, vectors = TLanes.PanelVectors;
-            int columns = Math.Min(PanelWidth, s.N - column);
+            int v = TLanes.Count, vectors = TLanes.PanelVectors, width = vectors * v;
             bool addOld = !firstSlice || s.Accumulate != 0;
             bool addBias = firstSlice && s.HasBias != 0;
-            if (columns < PanelWidth)
+            if (s.N - column < width)
             {
                 for (int r = 0; r < rows; r++)
-                    StorePartial(row + r, column, columns, ref block, r, addBias, addOld);
+                    StorePartial(row + r, column, s.N - column, ref *block, r, addBias, addOld);
                 return;
             }
 
-            // Whole panels, the common case.
-            float* target = c + (long)row * s.N + column;
-            for (int r = 0; r < rows; r++, target += s.N)
+            TVector* sums = (TVector*)block;
+            if (addBias)
             {
-                for (int u = 0; u < vectors; u++)
+                for (int i = 0; i < rows * vectors; i++)
+                    sums[i] = TLanes.Add(sums[i], TLanes.Load(bias + column + i % vectors * v));
+            }
+
+            long n = s.N;
+            float* target = c + row * n + column;
+            if (addOld)
+            {
+                for (int r = 0; r < rows; r++, target += n, sums += vectors)
                 {
-                    var sum = block[vectors * r + u];
-                    if (addBias)
-                        sum = TLanes.Add(sum, TLanes.Load(bias + column + u * v));
-                    if (addOld)
-                        sum = TLanes.Add(sum, TLanes.Load(target + u * v));
-                    TLanes.Store(target + u * v, sum);
+                    TLanes.Store(target, TLanes.Add(sums[0], TLanes.Load(target)));
+                    TLanes.Store(target + v, TLanes.Add(sums[1], TLanes.Load(target + v)));
+                    if (vectors == 4)
+                    {
+                        TLanes.Store(target + 2 * v, TLanes.Add(sums[2], TLanes.Load(target + 2 * v)));
+                        TLanes.Store(target + 3 * v, TLanes.Add(sums[3], TLanes.Load(target + 3 * v)));
+                    }
+                }
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++, target += n, sums += vectors)
+                {
+                    TLanes.Store(target, sums[0]);
+                    TLanes.Store(target + v, sums[1]);
+                    if (vectors == 4)
+                    {
+                        TLanes.Store(target + 2 * v, sums[2]);
+                        TLanes.Store(target + 3 * v, sums[3]);
+                    }
                 }
             }
         }
