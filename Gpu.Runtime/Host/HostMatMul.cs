@@ -13,7 +13,7 @@ namespace Gpu.Runtime.Host;
 /// AVX-512; else <see cref="Vector{T}"/>, 8 floats with AVX2), organised like GotoBLAS/BLIS:
 /// <list type="bullet">
 /// <item>op(B) is packed once per call into panels of four 512-bit or two 256-bit vectors' width
-/// (64 or 16 columns, zero-padded past N),
+/// (64 or 16 columns, zero-padded past N; 32 with two 512-bit vectors when N is 32-63),
 /// k-major inside slices of 128 rows of K, so the micro-kernel reads B contiguously whatever the
 /// form (NN or NT) and whatever N's stride (a 4 KiB stride at N = 1024 would alias in L1).</item>
 /// <item>In the TN form op(A) is packed per block of 96 rows and slice of K into bands of 6 rows,
@@ -31,7 +31,8 @@ namespace Gpu.Runtime.Host;
 /// it for each). Each output is summed over k in the same order whatever the width, so 512-bit and
 /// 256-bit machines give the same bits; 512-bit vectors made 256-1024³ products 1.3-1.6x faster on
 /// an AVX-512 Xeon.
-/// Large products split into (row block of up to 96, group of 16 panels) units over cores (Parallel.For).
+/// Large products split into (row block of up to 16 bands, group of 16 panels) units over cores
+/// (Parallel.For), the bands dealt out evenly.
 /// Every output is summed over k in the same order by one thread whatever the split, so results
 /// are deterministic and independent of the number of cores. The hot methods are compiled fully
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
@@ -50,13 +51,17 @@ internal static unsafe class HostMatMul
     // Products smaller than this stay on Vector<T>: an AVX-512 unit that has been idle for a while
     // runs slowly for its first microseconds (and the core changes clock), so a training step of
     // small products that woke it every time took 1 ms per epoch of the reference example instead of
-    // 0.08; from about 128³ the wide kernel wins (47 against 57-82 µs), and a big product keeps it awake.
-    private const double WideFlops = 128 * 128 * 128;
-    // Narrower products stay on Vector<T> too: a 64-column panel would be mostly padding.
+    // 0.08 (its products are under 10^5 multiply-adds). From 64 x 64 x 128 up the wide kernel wins
+    // even when the unit starts cold (32-36 µs against 36-45 µs after 3 ms idle, single calls), and
+    // by 1.6x in a loop (a 3-channel convolution's 32 x 1024 x 27 products).
+    private const double WideFlops = 64 * 64 * 128;
+    // Products at least this wide take 512-bit vectors: 32-63 columns on 6 x 32 blocks (two
+    // vectors per row), wider ones on 6 x 64. Narrower ones would be mostly padding.
+    private const int NarrowestWide = 32;
     private const int WideColumns = 64;
 
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true) =>
-        Run(Vector512.IsHardwareAccelerated && s.N >= WideColumns && (double)s.M * s.N * s.K >= WideFlops, a, b, c, bias, s, mayParallelise);
+        Run(Vector512.IsHardwareAccelerated && s.N >= NarrowestWide && (double)s.M * s.N * s.K >= WideFlops, a, b, c, bias, s, mayParallelise);
 
     /// <summary>The same on arrays, with the vector width chosen (for tests).</summary>
     internal static void Run(bool wide, float[] a, float[] b, float[] c, float[]? bias, MatMulShape s)
@@ -68,7 +73,9 @@ internal static unsafe class HostMatMul
     /// <summary>The product on 512-bit vectors or on <see cref="Vector{T}"/>, whatever the CPU (tests compare the two).</summary>
     internal static void Run(bool wide, float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true)
     {
-        if (wide)
+        if (wide && s.N < WideColumns)
+            Run<Vector512<float>, Lanes512Pair>(a, b, c, bias, s, mayParallelise);
+        else if (wide)
             Run<Vector512<float>, Lanes512>(a, b, c, bias, s, mayParallelise);
         else
             Run<Vector<float>, LanesT>(a, b, c, bias, s, mayParallelise);
@@ -236,6 +243,26 @@ internal static unsafe class HostMatMul
         public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
 
         public static float Element(Vector512<float> value, int index) => value[index];
+    }
+
+    // 512-bit vectors, two per row of the block (6 x 32): products 32-63 columns wide.
+    private readonly struct Lanes512Pair : ILanes<Vector512<float>>
+    {
+        public static int Count => Vector512<float>.Count;
+
+        public static int PanelVectors => 2;
+
+        public static Vector512<float> Load(float* source) => Lanes512.Load(source);
+
+        public static void Store(float* target, Vector512<float> value) => Lanes512.Store(target, value);
+
+        public static Vector512<float> Broadcast(float value) => Lanes512.Broadcast(value);
+
+        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Lanes512.MultiplyAdd(a, b, c);
+
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => Lanes512.Add(a, b);
+
+        public static float Element(Vector512<float> value, int index) => Lanes512.Element(value, index);
     }
 
     private readonly struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
@@ -484,7 +511,7 @@ internal static unsafe class HostMatMul
             if (s.N - column < width)
             {
                 for (int r = 0; r < rows; r++)
-                    StorePartial(row + r, column, s.N - column, ref *block, r, addBias, addOld);
+                    StorePartial(row + r, column, s.N - column, block, r, addBias, addOld);
                 return;
             }
 
@@ -704,14 +731,29 @@ internal static unsafe class HostMatMul
             Block<TVector>.WriteQuad(result, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53);
         }
 
-        // The last, partial panel: the same sums, one element at a time.
-        private void StorePartial(int row, int column, int columns, ref Block<TVector> block, int blockRow, bool addBias, bool addOld)
+        // The last, partial panel: whole vectors where the row still has them, then the rest one
+        // element at a time (the same sums; element by element throughout, a 48-column product on
+        // 32-column panels ran 1.26x slower than on 16-column ones).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void StorePartial(int row, int column, int columns, Block<TVector>* block, int blockRow, bool addBias, bool addOld)
         {
             int v = TLanes.Count;
             float* target = c + (long)row * s.N + column;
-            for (int jj = 0; jj < columns; jj++)
+            TVector* sums = (TVector*)block + TLanes.PanelVectors * blockRow;
+            int jj = 0;
+            for (; jj + v <= columns; jj += v, sums++)
             {
-                float sum = TLanes.Element(block[TLanes.PanelVectors * blockRow + jj / v], jj % v);
+                var sum = *sums;
+                if (addBias)
+                    sum = TLanes.Add(sum, TLanes.Load(bias + column + jj));
+                if (addOld)
+                    sum = TLanes.Add(sum, TLanes.Load(target + jj));
+                TLanes.Store(target + jj, sum);
+            }
+
+            for (int i = 0; jj < columns; jj++, i++)
+            {
+                float sum = TLanes.Element(*sums, i);
                 if (addBias)
                     sum += bias[column + jj];
                 if (addOld)
