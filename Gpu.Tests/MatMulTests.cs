@@ -1,4 +1,5 @@
 using Gpu.Runtime;
+using Gpu.Runtime.Host;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Gpu.Tests;
@@ -51,9 +52,9 @@ public sealed class MatMulTests(DeviceFixture devices)
         Assert.Equal([1.5f, -2f, 1.5f, -2f, 1.5f, -2f], c.ToArray());
     }
 
-    // The host GEMM runs on 512-bit vectors where the CPU has AVX-512 and on Vector<T> elsewhere
-    // (emulated where absent): both must equal a double-precision product, and each other bit for bit,
-    // so a model trains to the same weights on either kind of machine.
+    // The host GEMM runs on 512-bit vectors where the CPU has AVX-512 (6 x 64 or 24 x 16 blocks) and
+    // on Vector<T> elsewhere (each emulated where absent): all must equal a double-precision product,
+    // and each other bit for bit, so a model trains to the same weights on either kind of machine.
     [Theory]
     [InlineData(1, 1, 1)]
     [InlineData(7, 33, 5)]
@@ -64,8 +65,13 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(20, 48, 130)] // 32-column panels: one whole, one half (a whole vector)
     [InlineData(9, 50, 260)] // 32-column panels: the partial one ends inside a vector
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third
-    public void BothVectorWidthsGiveTheSameBits(int m, int n, int k)
+    [InlineData(49, 37, 131)] // tall kernel: a partial 24-row band, a partial 8-row group, depth % 8 in both slices
+    [InlineData(257, 260, 1010)] // large enough that the public entry picks the tall kernel itself
+    public void AllKernelsGiveTheSameBits(int m, int n, int k)
     {
+        if (m == 257 && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+            Assert.Equal(HostMatMul.Kernel.Tall, HostMatMul.Choose(Gpu.Kernels.MatMulShape.Create(m, n, k, false, false, false, false)));
+
         var random = new Random(m * 1000 + n + k);
         foreach (var (transposeA, transposeB) in new[] { (false, false), (false, true), (true, false), (true, true) })
         {
@@ -76,11 +82,16 @@ public sealed class MatMulTests(DeviceFixture devices)
                 var bias = withBias ? Enumerable.Range(0, n).Select(_ => (float)random.NextDouble()).ToArray() : null;
                 var old = Enumerable.Range(0, m * n).Select(_ => (float)random.NextDouble()).ToArray();
                 var shape = Gpu.Kernels.MatMulShape.Create(m, n, k, transposeA, transposeB, withBias, accumulate: !withBias);
-                var wide = (float[])old.Clone();
                 var narrow = (float[])old.Clone();
-                Gpu.Runtime.Host.HostMatMul.Run(true, a, b, wide, bias, shape);
-                Gpu.Runtime.Host.HostMatMul.Run(false, a, b, narrow, bias, shape);
-                Assert.Equal(narrow, wide);
+                Gpu.Runtime.Host.HostMatMul.Run(HostMatMul.Kernel.Vector, a, b, narrow, bias, shape);
+                foreach (var kernel in new[] { HostMatMul.Kernel.Wide, HostMatMul.Kernel.Tall })
+                {
+                    var result = (float[])old.Clone();
+                    Gpu.Runtime.Host.HostMatMul.Run(kernel, a, b, result, bias, shape);
+                    Assert.Equal(narrow, result);
+                }
+
+                var wide = narrow;
 
                 var ma = transposeA ? Matrix<double>.Build.Dense(k, m, (i, j) => a[i * m + j]).Transpose() : Matrix<double>.Build.Dense(m, k, (i, j) => a[i * k + j]);
                 var mb = transposeB ? Matrix<double>.Build.Dense(n, k, (i, j) => b[i * k + j]).Transpose() : Matrix<double>.Build.Dense(k, n, (i, j) => b[i * n + j]);

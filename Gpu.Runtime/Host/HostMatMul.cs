@@ -38,15 +38,16 @@ namespace Gpu.Runtime.Host;
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
 /// several times slower, and a short run (the reference example) lives in that window.
 /// </summary>
-internal static unsafe class HostMatMul
+internal static unsafe partial class HostMatMul
 {
     private const double ParallelFlops = 2e6;
+    // Rows of C a micro-kernel keeps in registers: 6 (of 2 or 4 vectors each), or 24 of one vector
+    // in the tall kernel (HostMatMul.Tall.cs). Row blocks hold 96 rows either way.
     private const int BandRows = 6;
-    private const int BlockBands = 16;
+    private const int BlockRows = 96;
     // 128-deep slices of K: a packed panel of B is then 32 KiB on AVX-512 (64 columns) and stays in
     // a 48 KiB L1 across the bands; measured 3-7% faster than 256 (192 was slower).
     private const int DepthBlock = 128;
-    private const int GroupPanels = 16;
     private const long ParallelPackFloats = 1 << 16;
     // Products smaller than this stay on Vector<T>: an AVX-512 unit that has been idle for a while
     // runs slowly for its first microseconds (and the core changes clock), so a training step of
@@ -61,21 +62,42 @@ internal static unsafe class HostMatMul
     private const int WideColumns = 64;
 
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true) =>
-        Run(Vector512.IsHardwareAccelerated && s.N >= NarrowestWide && (double)s.M * s.N * s.K >= WideFlops, a, b, c, bias, s, mayParallelise);
+        Run(Choose(s), a, b, c, bias, s, mayParallelise);
 
-    /// <summary>The same on arrays, with the vector width chosen (for tests).</summary>
-    internal static void Run(bool wide, float[] a, float[] b, float[] c, float[]? bias, MatMulShape s)
+    /// <summary>The micro-kernels, by the vector width and block they use.</summary>
+    internal enum Kernel
     {
-        fixed (float* ap = a, bp = b, cp = c, biasp = bias)
-            Run(wide, ap, bp, cp, biasp, s);
+        /// <summary><see cref="Vector{T}"/> (AVX2: 8 floats), 6 x 16 blocks.</summary>
+        Vector,
+
+        /// <summary>512-bit vectors, 6 x 64 blocks (6 x 32 below 64 columns).</summary>
+        Wide,
+
+        /// <summary>512-bit vectors, 24 x 16 blocks (HostMatMul.Tall.cs).</summary>
+        Tall,
     }
 
-    /// <summary>The product on 512-bit vectors or on <see cref="Vector{T}"/>, whatever the CPU (tests compare the two).</summary>
-    internal static void Run(bool wide, float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true)
+    internal static Kernel Choose(MatMulShape s)
     {
-        if (wide && s.N < WideColumns)
+        if (!Vector512.IsHardwareAccelerated || s.N < NarrowestWide || (double)s.M * s.N * s.K < WideFlops)
+            return Kernel.Vector;
+        return Tall(s) ? Kernel.Tall : Kernel.Wide;
+    }
+
+    /// <summary>The same on arrays, with the kernel chosen (tests compare them: they give the same bits).</summary>
+    internal static void Run(Kernel kernel, float[] a, float[] b, float[] c, float[]? bias, MatMulShape s)
+    {
+        fixed (float* ap = a, bp = b, cp = c, biasp = bias)
+            Run(kernel, ap, bp, cp, biasp, s, mayParallelise: true);
+    }
+
+    private static void Run(Kernel kernel, float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
+    {
+        if (kernel == Kernel.Tall)
+            Run<Vector512<float>, Lanes512Tall>(a, b, c, bias, s, mayParallelise);
+        else if (kernel == Kernel.Wide && s.N < WideColumns)
             Run<Vector512<float>, Lanes512Pair>(a, b, c, bias, s, mayParallelise);
-        else if (wide)
+        else if (kernel == Kernel.Wide)
             Run<Vector512<float>, Lanes512>(a, b, c, bias, s, mayParallelise);
         else
             Run<Vector<float>, LanesT>(a, b, c, bias, s, mayParallelise);
@@ -96,8 +118,8 @@ internal static unsafe class HostMatMul
         {
             fixed (float* bp = packedB)
             {
-                bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > BandRows || panels > GroupPanels);
-                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, panels, RowBlocks(s.M, parallel));
+                bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > TLanes.BandRows || panels > TLanes.GroupPanels);
+                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
                 int units = job.Units;
                 if (parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats)
                     Parallel.For(0, panels, HostThreads.Options, job.PackB);
@@ -127,13 +149,14 @@ internal static unsafe class HostMatMul
     [ThreadStatic]
     private static float[]? packedAScratch;
 
-    // Row blocks of at most 16 bands (96 rows); on several cores their count is a multiple of the
-    // core count, and the bands are dealt out evenly (M = 1024 on two cores: 12 blocks of 14 or 15
+    // Row blocks of at most 96 rows; on several cores their count is a multiple of the core count,
+    // and the bands are dealt out evenly (M = 1024 on two cores, 6-row bands: 12 blocks of 14 or 15
     // bands rather than 11 of 90 rows and one of 34, which left one core 5% more work).
-    private static int RowBlocks(int m, bool parallel)
+    private static int RowBlocks(int m, int bandRows, bool parallel)
     {
-        int bands = (m + BandRows - 1) / BandRows;
-        int blocks = (bands + BlockBands - 1) / BlockBands;
+        int bands = (m + bandRows - 1) / bandRows;
+        int blockBands = BlockRows / bandRows;
+        int blocks = (bands + blockBands - 1) / blockBands;
         if (parallel)
         {
             int cores = HostThreads.Count;
@@ -194,6 +217,12 @@ internal static unsafe class HostMatMul
         /// <summary>Vectors per row of the micro-kernel's block (and of a packed panel of B).</summary>
         static abstract int PanelVectors { get; }
 
+        /// <summary>Rows of the micro-kernel's block.</summary>
+        static abstract int BandRows { get; }
+
+        /// <summary>Panels of B a unit of work covers (1,024 columns at most: 512 KiB of B per slice of K).</summary>
+        static abstract int GroupPanels { get; }
+
         static abstract TVector Load(float* source);
 
         static abstract void Store(float* target, TVector value);
@@ -213,6 +242,10 @@ internal static unsafe class HostMatMul
 
         public static int PanelVectors => 2;
 
+        public static int BandRows => HostMatMul.BandRows;
+
+        public static int GroupPanels => 16;
+
         public static Vector<float> Load(float* source) => *(Vector<float>*)source;
 
         public static void Store(float* target, Vector<float> value) => *(Vector<float>*)target = value;
@@ -231,6 +264,10 @@ internal static unsafe class HostMatMul
         public static int Count => Vector512<float>.Count;
 
         public static int PanelVectors => 4;
+
+        public static int BandRows => HostMatMul.BandRows;
+
+        public static int GroupPanels => 16;
 
         public static Vector512<float> Load(float* source) => Vector512.Load(source);
 
@@ -252,6 +289,10 @@ internal static unsafe class HostMatMul
 
         public static int PanelVectors => 2;
 
+        public static int BandRows => HostMatMul.BandRows;
+
+        public static int GroupPanels => 16;
+
         public static Vector512<float> Load(float* source) => Lanes512.Load(source);
 
         public static void Store(float* target, Vector512<float> value) => Lanes512.Store(target, value);
@@ -265,7 +306,7 @@ internal static unsafe class HostMatMul
         public static float Element(Vector512<float> value, int index) => Lanes512.Element(value, index);
     }
 
-    private readonly struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
+    private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
@@ -280,7 +321,7 @@ internal static unsafe class HostMatMul
         private readonly MatMulShape s = s;
         private readonly int panels = panels, rowBlocks = rowBlocks;
 
-        private int Groups => (panels + GroupPanels - 1) / GroupPanels;
+        private int Groups => (panels + TLanes.GroupPanels - 1) / TLanes.GroupPanels;
 
         public int Units => rowBlocks * Groups;
 
@@ -363,14 +404,21 @@ internal static unsafe class HostMatMul
         {
             int rowBlock = unit / Groups, group = unit % Groups;
             // Row block r holds bands [r * total / blocks, (r + 1) * total / blocks).
-            int totalBands = (s.M + BandRows - 1) / BandRows;
+            int rowsPerBand = TLanes.BandRows;
+            int totalBands = (s.M + rowsPerBand - 1) / rowsPerBand;
             int firstBand = (int)((long)rowBlock * totalBands / rowBlocks);
             int endBand = (int)((long)(rowBlock + 1) * totalBands / rowBlocks);
-            int firstRow = firstBand * BandRows;
-            int rows = Math.Min(endBand * BandRows, s.M) - firstRow;
+            int firstRow = firstBand * rowsPerBand;
+            int rows = Math.Min(endBand * rowsPerBand, s.M) - firstRow;
             int bands = endBand - firstBand;
-            int firstPanel = group * GroupPanels;
-            int endPanel = Math.Min(firstPanel + GroupPanels, panels);
+            int firstPanel = group * TLanes.GroupPanels;
+            int endPanel = Math.Min(firstPanel + TLanes.GroupPanels, panels);
+            if (rowsPerBand == TallRows)
+            {
+                TallBlock(firstRow, rows, bands, firstPanel, endPanel);
+                return;
+            }
+
             int k = s.K;
             // Only the TN form packs A: its rows are strided by M (a 4 KiB stride at M = 1024 would
             // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
@@ -529,7 +577,8 @@ internal static unsafe class HostMatMul
                 for (int r = 0; r < rows; r++, target += n, sums += vectors)
                 {
                     TLanes.Store(target, TLanes.Add(sums[0], TLanes.Load(target)));
-                    TLanes.Store(target + v, TLanes.Add(sums[1], TLanes.Load(target + v)));
+                    if (vectors >= 2)
+                        TLanes.Store(target + v, TLanes.Add(sums[1], TLanes.Load(target + v)));
                     if (vectors == 4)
                     {
                         TLanes.Store(target + 2 * v, TLanes.Add(sums[2], TLanes.Load(target + 2 * v)));
@@ -542,7 +591,8 @@ internal static unsafe class HostMatMul
                 for (int r = 0; r < rows; r++, target += n, sums += vectors)
                 {
                     TLanes.Store(target, sums[0]);
-                    TLanes.Store(target + v, sums[1]);
+                    if (vectors >= 2)
+                        TLanes.Store(target + v, sums[1]);
                     if (vectors == 4)
                     {
                         TLanes.Store(target + 2 * v, sums[2]);
