@@ -31,8 +31,9 @@ namespace Gpu.Runtime.Host;
 /// it for each). Each output is summed over k in the same order whatever the width, so 512-bit and
 /// 256-bit machines give the same bits; 512-bit vectors made 256-1024³ products 1.3-1.6x faster on
 /// an AVX-512 Xeon.
-/// Large products split into (row block of up to 16 bands, group of 16 panels) units over cores
-/// (Parallel.For), the bands dealt out evenly.
+/// Large products (M and N from 256) take a third kernel instead, 24 x 16 blocks over packed A
+/// (HostMatMul.Tall.cs). Products split into (row block of up to 96 rows, group of up to 1,024
+/// columns) units over cores (Parallel.For), the bands dealt out evenly.
 /// Every output is summed over k in the same order by one thread whatever the split, so results
 /// are deterministic and independent of the number of cores. The hot methods are compiled fully
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
