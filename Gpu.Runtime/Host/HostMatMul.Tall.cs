@@ -30,28 +30,14 @@ internal static unsafe partial class HostMatMul
     private const int TallMinimum = 256;
     private const double TallFlops = 256 * 512 * 512;
 
-    // 512-bit vectors, one per row of a 24-row block; panels of B 16 columns wide, 64 to a unit.
-    private readonly struct Lanes512Tall : ILanes<Vector512<float>>
+    // 24 rows of one 512-bit vector; panels of B 16 columns wide, 64 to a unit.
+    private readonly struct TallByOne : IBlockShape
     {
-        public static int Count => Vector512<float>.Count;
-
         public static int PanelVectors => 1;
 
         public static int BandRows => TallRows;
 
         public static int GroupPanels => 64;
-
-        public static Vector512<float> Load(float* source) => Lanes512.Load(source);
-
-        public static void Store(float* target, Vector512<float> value) => Lanes512.Store(target, value);
-
-        public static Vector512<float> Broadcast(float value) => Lanes512.Broadcast(value);
-
-        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Lanes512.MultiplyAdd(a, b, c);
-
-        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => Lanes512.Add(a, b);
-
-        public static float Element(Vector512<float> value, int index) => Lanes512.Element(value, index);
     }
 
     private readonly partial struct Job<TVector, TLanes>
@@ -191,7 +177,10 @@ internal static unsafe partial class HostMatMul
             }
 
             // Row r in element r.
-            Block<TVector>.WriteQuad(result, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23);
+            TVector* r = (TVector*)result;
+            r[0] = c0; r[1] = c1; r[2] = c2; r[3] = c3; r[4] = c4; r[5] = c5; r[6] = c6; r[7] = c7;
+            r[8] = c8; r[9] = c9; r[10] = c10; r[11] = c11; r[12] = c12; r[13] = c13; r[14] = c14; r[15] = c15;
+            r[16] = c16; r[17] = c17; r[18] = c18; r[19] = c19; r[20] = c20; r[21] = c21; r[22] = c22; r[23] = c23;
         }
     }
 }

@@ -95,11 +95,11 @@ internal static unsafe partial class HostMatMul
     private static void Run(Kernel kernel, float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
     {
         if (kernel == Kernel.Tall)
-            Run<Vector512<float>, Lanes512Tall>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<TallByOne>>(a, b, c, bias, s, mayParallelise);
         else if (kernel == Kernel.Wide && s.N < WideColumns)
-            Run<Vector512<float>, Lanes512Pair>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<SixByTwo>>(a, b, c, bias, s, mayParallelise);
         else if (kernel == Kernel.Wide)
-            Run<Vector512<float>, Lanes512>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<SixByFour>>(a, b, c, bias, s, mayParallelise);
         else
             Run<Vector<float>, LanesT>(a, b, c, bias, s, mayParallelise);
     }
@@ -167,49 +167,21 @@ internal static unsafe partial class HostMatMul
         return Math.Min(blocks, bands);
     }
 
-    // A 6-row block of C: two vectors per row (row r in elements 2r, 2r + 1) or four (4r .. 4r + 3).
+    // A block of C as the micro-kernel leaves it, row r in elements PanelVectors r .. PanelVectors (r + 1) - 1
+    // (6 rows of 2 or 4 vectors, or 24 of one). The kernels store their accumulators through a
+    // pointer: a helper taking the 24 vectors as arguments was never inlined (too many arguments)
+    // and its call cost 3-4% of a 512-1024³ product.
     [InlineArray(4 * BandRows)]
     private struct Block<TVector>
         where TVector : unmanaged
     {
         private TVector element;
-
-        public static void Write(
-            Block<TVector>* target, TVector c00, TVector c01, TVector c10, TVector c11, TVector c20, TVector c21,
-            TVector c30, TVector c31, TVector c40, TVector c41, TVector c50, TVector c51)
-        {
-            ref Block<TVector> block = ref *target;
-            block[0] = c00;
-            block[1] = c01;
-            block[2] = c10;
-            block[3] = c11;
-            block[4] = c20;
-            block[5] = c21;
-            block[6] = c30;
-            block[7] = c31;
-            block[8] = c40;
-            block[9] = c41;
-            block[10] = c50;
-            block[11] = c51;
-        }
-
-        // Four vectors per row: row r in elements 4r .. 4r + 3.
-        public static void WriteQuad(
-            Block<TVector>* target, TVector c00, TVector c01, TVector c02, TVector c03, TVector c10, TVector c11, TVector c12, TVector c13,
-            TVector c20, TVector c21, TVector c22, TVector c23, TVector c30, TVector c31, TVector c32, TVector c33,
-            TVector c40, TVector c41, TVector c42, TVector c43, TVector c50, TVector c51, TVector c52, TVector c53)
-        {
-            ref Block<TVector> block = ref *target;
-            block[0] = c00; block[1] = c01; block[2] = c02; block[3] = c03;
-            block[4] = c10; block[5] = c11; block[6] = c12; block[7] = c13;
-            block[8] = c20; block[9] = c21; block[10] = c22; block[11] = c23;
-            block[12] = c30; block[13] = c31; block[14] = c32; block[15] = c33;
-            block[16] = c40; block[17] = c41; block[18] = c42; block[19] = c43;
-            block[20] = c50; block[21] = c51; block[22] = c52; block[23] = c53;
-        }
     }
 
-    /// <summary>The vector operations the product needs, for one vector type (static, so the JIT inlines them).</summary>
+    /// <summary>
+    /// The vector operations the product needs, for one vector type, and the block shape of the
+    /// micro-kernel that uses them (static, so the JIT inlines them).
+    /// </summary>
     private interface ILanes<TVector>
         where TVector : unmanaged
     {
@@ -237,15 +209,45 @@ internal static unsafe partial class HostMatMul
         static abstract float Element(TVector value, int index);
     }
 
-    private readonly struct LanesT : ILanes<Vector<float>>
+    /// <summary>A micro-kernel's block: rows, vectors per row, and panels per unit of work.</summary>
+    private interface IBlockShape
     {
-        public static int Count => Vector<float>.Count;
+        static abstract int PanelVectors { get; }
 
+        static abstract int BandRows { get; }
+
+        static abstract int GroupPanels { get; }
+    }
+
+    // Six rows of four vectors: 6 x 64 on 512-bit vectors.
+    private readonly struct SixByFour : IBlockShape
+    {
+        public static int PanelVectors => 4;
+
+        public static int BandRows => HostMatMul.BandRows;
+
+        public static int GroupPanels => 16;
+    }
+
+    // Six rows of two vectors: 6 x 16 with AVX2, 6 x 32 on 512-bit vectors (products 32-63 columns wide).
+    private readonly struct SixByTwo : IBlockShape
+    {
         public static int PanelVectors => 2;
 
         public static int BandRows => HostMatMul.BandRows;
 
         public static int GroupPanels => 16;
+    }
+
+    private readonly struct LanesT : ILanes<Vector<float>>
+    {
+        public static int Count => Vector<float>.Count;
+
+        public static int PanelVectors => SixByTwo.PanelVectors;
+
+        public static int BandRows => SixByTwo.BandRows;
+
+        public static int GroupPanels => SixByTwo.GroupPanels;
 
         public static Vector<float> Load(float* source) => *(Vector<float>*)source;
 
@@ -260,15 +262,16 @@ internal static unsafe partial class HostMatMul
         public static float Element(Vector<float> value, int index) => value[index];
     }
 
-    private readonly struct Lanes512 : ILanes<Vector512<float>>
+    private readonly struct Lanes512<TShape> : ILanes<Vector512<float>>
+        where TShape : struct, IBlockShape
     {
         public static int Count => Vector512<float>.Count;
 
-        public static int PanelVectors => 4;
+        public static int PanelVectors => TShape.PanelVectors;
 
-        public static int BandRows => HostMatMul.BandRows;
+        public static int BandRows => TShape.BandRows;
 
-        public static int GroupPanels => 16;
+        public static int GroupPanels => TShape.GroupPanels;
 
         public static Vector512<float> Load(float* source) => Vector512.Load(source);
 
@@ -281,30 +284,6 @@ internal static unsafe partial class HostMatMul
         public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
 
         public static float Element(Vector512<float> value, int index) => value[index];
-    }
-
-    // 512-bit vectors, two per row of the block (6 x 32): products 32-63 columns wide.
-    private readonly struct Lanes512Pair : ILanes<Vector512<float>>
-    {
-        public static int Count => Vector512<float>.Count;
-
-        public static int PanelVectors => 2;
-
-        public static int BandRows => HostMatMul.BandRows;
-
-        public static int GroupPanels => 16;
-
-        public static Vector512<float> Load(float* source) => Lanes512.Load(source);
-
-        public static void Store(float* target, Vector512<float> value) => Lanes512.Store(target, value);
-
-        public static Vector512<float> Broadcast(float value) => Lanes512.Broadcast(value);
-
-        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Lanes512.MultiplyAdd(a, b, c);
-
-        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => Lanes512.Add(a, b);
-
-        public static float Element(Vector512<float> value, int index) => Lanes512.Element(value, index);
     }
 
     private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
@@ -636,7 +615,9 @@ internal static unsafe partial class HostMatMul
                 c51 = TLanes.MultiplyAdd(x, b1, c51);
             }
 
-            Block<TVector>.Write(result, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+            TVector* r = (TVector*)result;
+            r[0] = c00; r[1] = c01; r[2] = c10; r[3] = c11; r[4] = c20; r[5] = c21;
+            r[6] = c30; r[7] = c31; r[8] = c40; r[9] = c41; r[10] = c50; r[11] = c51;
         }
 
         // The same over six rows of A read in place (NN, NT): rows past the band's last valid one
@@ -676,7 +657,9 @@ internal static unsafe partial class HostMatMul
                 c51 = TLanes.MultiplyAdd(x, b1, c51);
             }
 
-            Block<TVector>.Write(result, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+            TVector* r = (TVector*)result;
+            r[0] = c00; r[1] = c01; r[2] = c10; r[3] = c11; r[4] = c20; r[5] = c21;
+            r[6] = c30; r[7] = c31; r[8] = c40; r[9] = c41; r[10] = c50; r[11] = c51;
         }
 
         // The same two kernels over four vectors per row (24 accumulators; AVX-512 has 32 registers):
@@ -726,7 +709,10 @@ internal static unsafe partial class HostMatMul
                 c53 = TLanes.MultiplyAdd(x, b3, c53);
             }
 
-            Block<TVector>.WriteQuad(result, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53);
+            TVector* r = (TVector*)result;
+            r[0] = c00; r[1] = c01; r[2] = c02; r[3] = c03; r[4] = c10; r[5] = c11; r[6] = c12; r[7] = c13;
+            r[8] = c20; r[9] = c21; r[10] = c22; r[11] = c23; r[12] = c30; r[13] = c31; r[14] = c32; r[15] = c33;
+            r[16] = c40; r[17] = c41; r[18] = c42; r[19] = c43; r[20] = c50; r[21] = c51; r[22] = c52; r[23] = c53;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
@@ -779,7 +765,10 @@ internal static unsafe partial class HostMatMul
                 c53 = TLanes.MultiplyAdd(x, b3, c53);
             }
 
-            Block<TVector>.WriteQuad(result, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53);
+            TVector* r = (TVector*)result;
+            r[0] = c00; r[1] = c01; r[2] = c02; r[3] = c03; r[4] = c10; r[5] = c11; r[6] = c12; r[7] = c13;
+            r[8] = c20; r[9] = c21; r[10] = c22; r[11] = c23; r[12] = c30; r[13] = c31; r[14] = c32; r[15] = c33;
+            r[16] = c40; r[17] = c41; r[18] = c42; r[19] = c43; r[20] = c50; r[21] = c51; r[22] = c52; r[23] = c53;
         }
 
         // The last, partial panel: whole vectors where the row still has them, then the rest one
