@@ -451,7 +451,9 @@ internal static unsafe partial class HostMatMul
         }
 
         // target[c * targetStride + r] = source[r * sourceStride + c] for an 8 x 8 block: the usual
-        // unpack / shuffle / lane-permute sequence.
+        // unpack / shuffle / lane-permute sequence. Inlined: as a call it left its eight rows' loads
+        // and stores behind a call in each packing loop.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Transpose8x8(float* source, long sourceStride, float* target, long targetStride)
         {
             var r0 = Avx.LoadVector256(source);
