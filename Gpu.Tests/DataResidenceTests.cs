@@ -34,11 +34,7 @@ public sealed class DataResidenceTests(DeviceFixture devices)
     }
 
     [SkippableTheory]
-    [InlineData("host")]
-    [InlineData("fast")]
-    [InlineData("gpulike")]
-    [InlineData("cuda")]
-    [InlineData("opencl")]
+    [MemberData(nameof(Profiles.Devices), MemberType = typeof(Profiles))]
     public void BothFeedsGiveEachBatchItsRowsAcrossPassesEvenUnfinishedOnes(string profile)
     {
         var device = devices.Get(profile);

@@ -89,6 +89,9 @@ public static class Profiles
 {
     public static TheoryData<string> All => new() { "host", "fast", "gpulike", "cuda", "cuda-kernels", "opencl" };
 
+    /// <summary>One profile per kind of device and stream: "cuda-kernels" differs from "cuda" only in its matrix kernels.</summary>
+    public static TheoryData<string> Devices => new() { "host", "fast", "gpulike", "cuda", "opencl" };
+
     /// <summary>The profiles that run on a GPU, for theories whose CPU cases are listed one by one.</summary>
     public static readonly string[] Gpus = ["cuda", "cuda-kernels", "opencl"];
 }

@@ -11,11 +11,7 @@ namespace Gpu.Tests;
 public sealed class UploadRingTests(DeviceFixture devices)
 {
     [SkippableTheory]
-    [InlineData("host")]
-    [InlineData("fast")]
-    [InlineData("gpulike")]
-    [InlineData("cuda")]
-    [InlineData("opencl")]
+    [MemberData(nameof(Profiles.Devices), MemberType = typeof(Profiles))]
     public void WhatIsSentArrivesInEverySlotWholeOrInPart(string profile)
     {
         var device = devices.Get(profile);

@@ -139,7 +139,7 @@ internal static unsafe partial class HostMatMul
             }
         }
 
-        // The loop alone, never inlined, like the other kernels (see AccumulatePacked).
+        // The loop alone, never inlined, like the other kernels (see AccumulateRows).
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
         private static void AccumulateTall(float* ap, float* bp, int depth, Block<TVector>* result)
         {

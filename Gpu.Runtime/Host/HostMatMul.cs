@@ -468,17 +468,10 @@ internal static unsafe partial class HostMatMul
                                 int row = firstRow + band * BandRows;
                                 int bandRows = Math.Min(BandRows, s.M - row);
                                 Block<TVector> block;
-                                if (TLanes.PanelVectors == 4)
-                                {
-                                    if (packA)
-                                        AccumulatePackedQuad(ap + (long)band * BandRows * depth, bPanel, depth, &block);
-                                    else
-                                        AccumulateRowsQuad(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
-                                }
-                                else if (packA)
-                                    AccumulatePacked(ap + (long)band * BandRows * depth, bPanel, depth, &block);
+                                if (packA)
+                                    AccumulateRows(ap + (long)band * BandRows * depth, 1, BandRows, BandRows, bPanel, depth, &block);
                                 else
-                                    AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, bPanel, depth, &block);
+                                    AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, 1, bPanel, depth, &block);
                                 StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
                             }
                         }
@@ -625,143 +618,20 @@ internal static unsafe partial class HostMatMul
             }
         }
 
-        // The loops alone, compiled fully optimised on first call and never inlined: with the store
-        // code in the same method the JIT (without tier-1's profile) spilled the twelve accumulators
-        // to the stack every iteration, at a third of the speed.
+        // A 6-row block of C over one slice of K, two or four vectors per row (PanelVectors): per k,
+        // two or four loads of B and six broadcasts of A feed 12 or 24 FMAs (24 accumulators fit
+        // AVX-512's 32 registers; with four vectors, fewer loads per FMA). A[row r, k kk] is read at
+        // a_r[kk * kStride]: six rows of A in place (NN, NT: kStride 1, a_r = a0 + r rowStride) or a
+        // packed band (TN: kStride 6, a_r = a0 + r). Rows past the band's last valid one repeat it;
+        // their results are not stored. `quad` is a constant for each instantiation, so the JIT
+        // drops the unused half. The loop alone, compiled fully optimised on first call and never
+        // inlined: with the store code in the same method the JIT (without tier-1's profile) spilled
+        // the accumulators to the stack every iteration, at a third of the speed.
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulatePacked(float* ap, float* bp, int depth, Block<TVector>* result)
+        private static void AccumulateRows(float* a0, int rowStride, int rows, int kStride, float* bp, int depth, Block<TVector>* result)
         {
             int v = TLanes.Count;
-            TVector c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-            TVector c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-            for (int kk = 0; kk < depth; kk++, ap += BandRows, bp += 2 * v)
-            {
-                var b0 = TLanes.Load(bp);
-                var b1 = TLanes.Load(bp + v);
-                var x = TLanes.Broadcast(ap[0]);
-                c00 = TLanes.MultiplyAdd(x, b0, c00);
-                c01 = TLanes.MultiplyAdd(x, b1, c01);
-                x = TLanes.Broadcast(ap[1]);
-                c10 = TLanes.MultiplyAdd(x, b0, c10);
-                c11 = TLanes.MultiplyAdd(x, b1, c11);
-                x = TLanes.Broadcast(ap[2]);
-                c20 = TLanes.MultiplyAdd(x, b0, c20);
-                c21 = TLanes.MultiplyAdd(x, b1, c21);
-                x = TLanes.Broadcast(ap[3]);
-                c30 = TLanes.MultiplyAdd(x, b0, c30);
-                c31 = TLanes.MultiplyAdd(x, b1, c31);
-                x = TLanes.Broadcast(ap[4]);
-                c40 = TLanes.MultiplyAdd(x, b0, c40);
-                c41 = TLanes.MultiplyAdd(x, b1, c41);
-                x = TLanes.Broadcast(ap[5]);
-                c50 = TLanes.MultiplyAdd(x, b0, c50);
-                c51 = TLanes.MultiplyAdd(x, b1, c51);
-            }
-
-            TVector* r = (TVector*)result;
-            r[0] = c00; r[1] = c01; r[2] = c10; r[3] = c11; r[4] = c20; r[5] = c21;
-            r[6] = c30; r[7] = c31; r[8] = c40; r[9] = c41; r[10] = c50; r[11] = c51;
-        }
-
-        // The same over six rows of A read in place (NN, NT): rows past the band's last valid one
-        // repeat it; their results are not stored.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulateRows(float* a0, int rowStride, int rows, float* bp, int depth, Block<TVector>* result)
-        {
-            int v = TLanes.Count;
-            float* a1 = a0 + (rows > 1 ? rowStride : 0);
-            float* a2 = a1 + (rows > 2 ? rowStride : 0);
-            float* a3 = a2 + (rows > 3 ? rowStride : 0);
-            float* a4 = a3 + (rows > 4 ? rowStride : 0);
-            float* a5 = a4 + (rows > 5 ? rowStride : 0);
-            TVector c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-            TVector c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-            for (int kk = 0; kk < depth; kk++, bp += 2 * v)
-            {
-                var b0 = TLanes.Load(bp);
-                var b1 = TLanes.Load(bp + v);
-                var x = TLanes.Broadcast(a0[kk]);
-                c00 = TLanes.MultiplyAdd(x, b0, c00);
-                c01 = TLanes.MultiplyAdd(x, b1, c01);
-                x = TLanes.Broadcast(a1[kk]);
-                c10 = TLanes.MultiplyAdd(x, b0, c10);
-                c11 = TLanes.MultiplyAdd(x, b1, c11);
-                x = TLanes.Broadcast(a2[kk]);
-                c20 = TLanes.MultiplyAdd(x, b0, c20);
-                c21 = TLanes.MultiplyAdd(x, b1, c21);
-                x = TLanes.Broadcast(a3[kk]);
-                c30 = TLanes.MultiplyAdd(x, b0, c30);
-                c31 = TLanes.MultiplyAdd(x, b1, c31);
-                x = TLanes.Broadcast(a4[kk]);
-                c40 = TLanes.MultiplyAdd(x, b0, c40);
-                c41 = TLanes.MultiplyAdd(x, b1, c41);
-                x = TLanes.Broadcast(a5[kk]);
-                c50 = TLanes.MultiplyAdd(x, b0, c50);
-                c51 = TLanes.MultiplyAdd(x, b1, c51);
-            }
-
-            TVector* r = (TVector*)result;
-            r[0] = c00; r[1] = c01; r[2] = c10; r[3] = c11; r[4] = c20; r[5] = c21;
-            r[6] = c30; r[7] = c31; r[8] = c40; r[9] = c41; r[10] = c50; r[11] = c51;
-        }
-
-        // The same two kernels over four vectors per row (24 accumulators; AVX-512 has 32 registers):
-        // per k, four loads of B and six broadcasts of A feed 24 FMAs, fewer loads per FMA.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulatePackedQuad(float* ap, float* bp, int depth, Block<TVector>* result)
-        {
-            int v = TLanes.Count;
-            TVector c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
-            TVector c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
-            TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
-            for (int kk = 0; kk < depth; kk++, ap += BandRows, bp += 4 * v)
-            {
-                var b0 = TLanes.Load(bp);
-                var b1 = TLanes.Load(bp + v);
-                var b2 = TLanes.Load(bp + 2 * v);
-                var b3 = TLanes.Load(bp + 3 * v);
-                var x = TLanes.Broadcast(ap[0]);
-                c00 = TLanes.MultiplyAdd(x, b0, c00);
-                c01 = TLanes.MultiplyAdd(x, b1, c01);
-                c02 = TLanes.MultiplyAdd(x, b2, c02);
-                c03 = TLanes.MultiplyAdd(x, b3, c03);
-                x = TLanes.Broadcast(ap[1]);
-                c10 = TLanes.MultiplyAdd(x, b0, c10);
-                c11 = TLanes.MultiplyAdd(x, b1, c11);
-                c12 = TLanes.MultiplyAdd(x, b2, c12);
-                c13 = TLanes.MultiplyAdd(x, b3, c13);
-                x = TLanes.Broadcast(ap[2]);
-                c20 = TLanes.MultiplyAdd(x, b0, c20);
-                c21 = TLanes.MultiplyAdd(x, b1, c21);
-                c22 = TLanes.MultiplyAdd(x, b2, c22);
-                c23 = TLanes.MultiplyAdd(x, b3, c23);
-                x = TLanes.Broadcast(ap[3]);
-                c30 = TLanes.MultiplyAdd(x, b0, c30);
-                c31 = TLanes.MultiplyAdd(x, b1, c31);
-                c32 = TLanes.MultiplyAdd(x, b2, c32);
-                c33 = TLanes.MultiplyAdd(x, b3, c33);
-                x = TLanes.Broadcast(ap[4]);
-                c40 = TLanes.MultiplyAdd(x, b0, c40);
-                c41 = TLanes.MultiplyAdd(x, b1, c41);
-                c42 = TLanes.MultiplyAdd(x, b2, c42);
-                c43 = TLanes.MultiplyAdd(x, b3, c43);
-                x = TLanes.Broadcast(ap[5]);
-                c50 = TLanes.MultiplyAdd(x, b0, c50);
-                c51 = TLanes.MultiplyAdd(x, b1, c51);
-                c52 = TLanes.MultiplyAdd(x, b2, c52);
-                c53 = TLanes.MultiplyAdd(x, b3, c53);
-            }
-
-            TVector* r = (TVector*)result;
-            r[0] = c00; r[1] = c01; r[2] = c02; r[3] = c03; r[4] = c10; r[5] = c11; r[6] = c12; r[7] = c13;
-            r[8] = c20; r[9] = c21; r[10] = c22; r[11] = c23; r[12] = c30; r[13] = c31; r[14] = c32; r[15] = c33;
-            r[16] = c40; r[17] = c41; r[18] = c42; r[19] = c43; r[20] = c50; r[21] = c51; r[22] = c52; r[23] = c53;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulateRowsQuad(float* a0, int rowStride, int rows, float* bp, int depth, Block<TVector>* result)
-        {
-            int v = TLanes.Count;
+            bool quad = TLanes.PanelVectors == 4;
             float* a1 = a0 + (rows > 1 ? rowStride : 0);
             float* a2 = a1 + (rows > 2 ? rowStride : 0);
             float* a3 = a2 + (rows > 3 ? rowStride : 0);
@@ -770,48 +640,84 @@ internal static unsafe partial class HostMatMul
             TVector c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
             TVector c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
             TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
-            for (int kk = 0; kk < depth; kk++, bp += 4 * v)
+            for (int kk = 0, ka = 0; kk < depth; kk++, ka += kStride, bp += TLanes.PanelVectors * v)
             {
                 var b0 = TLanes.Load(bp);
                 var b1 = TLanes.Load(bp + v);
-                var b2 = TLanes.Load(bp + 2 * v);
-                var b3 = TLanes.Load(bp + 3 * v);
-                var x = TLanes.Broadcast(a0[kk]);
+                TVector b2 = default, b3 = default;
+                if (quad)
+                {
+                    b2 = TLanes.Load(bp + 2 * v);
+                    b3 = TLanes.Load(bp + 3 * v);
+                }
+
+                var x = TLanes.Broadcast(a0[ka]);
                 c00 = TLanes.MultiplyAdd(x, b0, c00);
                 c01 = TLanes.MultiplyAdd(x, b1, c01);
-                c02 = TLanes.MultiplyAdd(x, b2, c02);
-                c03 = TLanes.MultiplyAdd(x, b3, c03);
-                x = TLanes.Broadcast(a1[kk]);
+                if (quad)
+                {
+                    c02 = TLanes.MultiplyAdd(x, b2, c02);
+                    c03 = TLanes.MultiplyAdd(x, b3, c03);
+                }
+
+                x = TLanes.Broadcast(a1[ka]);
                 c10 = TLanes.MultiplyAdd(x, b0, c10);
                 c11 = TLanes.MultiplyAdd(x, b1, c11);
-                c12 = TLanes.MultiplyAdd(x, b2, c12);
-                c13 = TLanes.MultiplyAdd(x, b3, c13);
-                x = TLanes.Broadcast(a2[kk]);
+                if (quad)
+                {
+                    c12 = TLanes.MultiplyAdd(x, b2, c12);
+                    c13 = TLanes.MultiplyAdd(x, b3, c13);
+                }
+
+                x = TLanes.Broadcast(a2[ka]);
                 c20 = TLanes.MultiplyAdd(x, b0, c20);
                 c21 = TLanes.MultiplyAdd(x, b1, c21);
-                c22 = TLanes.MultiplyAdd(x, b2, c22);
-                c23 = TLanes.MultiplyAdd(x, b3, c23);
-                x = TLanes.Broadcast(a3[kk]);
+                if (quad)
+                {
+                    c22 = TLanes.MultiplyAdd(x, b2, c22);
+                    c23 = TLanes.MultiplyAdd(x, b3, c23);
+                }
+
+                x = TLanes.Broadcast(a3[ka]);
                 c30 = TLanes.MultiplyAdd(x, b0, c30);
                 c31 = TLanes.MultiplyAdd(x, b1, c31);
-                c32 = TLanes.MultiplyAdd(x, b2, c32);
-                c33 = TLanes.MultiplyAdd(x, b3, c33);
-                x = TLanes.Broadcast(a4[kk]);
+                if (quad)
+                {
+                    c32 = TLanes.MultiplyAdd(x, b2, c32);
+                    c33 = TLanes.MultiplyAdd(x, b3, c33);
+                }
+
+                x = TLanes.Broadcast(a4[ka]);
                 c40 = TLanes.MultiplyAdd(x, b0, c40);
                 c41 = TLanes.MultiplyAdd(x, b1, c41);
-                c42 = TLanes.MultiplyAdd(x, b2, c42);
-                c43 = TLanes.MultiplyAdd(x, b3, c43);
-                x = TLanes.Broadcast(a5[kk]);
+                if (quad)
+                {
+                    c42 = TLanes.MultiplyAdd(x, b2, c42);
+                    c43 = TLanes.MultiplyAdd(x, b3, c43);
+                }
+
+                x = TLanes.Broadcast(a5[ka]);
                 c50 = TLanes.MultiplyAdd(x, b0, c50);
                 c51 = TLanes.MultiplyAdd(x, b1, c51);
-                c52 = TLanes.MultiplyAdd(x, b2, c52);
-                c53 = TLanes.MultiplyAdd(x, b3, c53);
+                if (quad)
+                {
+                    c52 = TLanes.MultiplyAdd(x, b2, c52);
+                    c53 = TLanes.MultiplyAdd(x, b3, c53);
+                }
             }
 
             TVector* r = (TVector*)result;
-            r[0] = c00; r[1] = c01; r[2] = c02; r[3] = c03; r[4] = c10; r[5] = c11; r[6] = c12; r[7] = c13;
-            r[8] = c20; r[9] = c21; r[10] = c22; r[11] = c23; r[12] = c30; r[13] = c31; r[14] = c32; r[15] = c33;
-            r[16] = c40; r[17] = c41; r[18] = c42; r[19] = c43; r[20] = c50; r[21] = c51; r[22] = c52; r[23] = c53;
+            if (quad)
+            {
+                r[0] = c00; r[1] = c01; r[2] = c02; r[3] = c03; r[4] = c10; r[5] = c11; r[6] = c12; r[7] = c13;
+                r[8] = c20; r[9] = c21; r[10] = c22; r[11] = c23; r[12] = c30; r[13] = c31; r[14] = c32; r[15] = c33;
+                r[16] = c40; r[17] = c41; r[18] = c42; r[19] = c43; r[20] = c50; r[21] = c51; r[22] = c52; r[23] = c53;
+            }
+            else
+            {
+                r[0] = c00; r[1] = c01; r[2] = c10; r[3] = c11; r[4] = c20; r[5] = c21;
+                r[6] = c30; r[7] = c31; r[8] = c40; r[9] = c41; r[10] = c50; r[11] = c51;
+            }
         }
 
         // The last, partial panel: whole vectors where the row still has them, then the rest one
