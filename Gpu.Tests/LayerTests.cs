@@ -59,10 +59,17 @@ public sealed class LayerTests(DeviceFixture devices)
     [SkippableTheory]
     [InlineData(20, 8, 12, 16, 1, 1)]
     [InlineData(9, 3, 15, 5, 2, 0)]
+    [InlineData(19, 16, 12, 24, 1, 1)]
+    [InlineData(6, 32, 11, 40, 1, 2)]
+    [InlineData(5, 16, 10, 70, 1, 1)]
+    [InlineData(7, 16, 13, 8, 2, 1)]
     public void LargeConvolutionsAgreeBetweenTheHostPathAndTheKernels(int batch, int channels, int size, int outChannels, int stride, int padding)
     {
-        // Big enough for the host path to split images over cores and chunk the weight gradient:
-        // the result must equal the kernels' (one large product) up to rounding.
+        // Big enough for the host path to split images over cores and chunk the weight gradient, and
+        // for its products to take each of its micro-kernels (out channels along the lanes: 8 and 24
+        // on 256-bit vectors, 40 on 6 x 32 blocks, 70 on 6 x 64 and a partial panel); with 16 and 32
+        // input channels dx is the convolution of dy (stride 1), else col2im. The result must equal
+        // the kernels' (one large product) up to rounding.
         var x = Numerics.Random(batch * channels * size * size, 11);
         var w = Numerics.Random(outChannels * channels * 9, 12, 0.3f);
         var b = Numerics.Random(outChannels, 13);

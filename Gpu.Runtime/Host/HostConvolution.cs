@@ -6,13 +6,23 @@ using Gpu.Kernels;
 namespace Gpu.Runtime.Host;
 
 /// <summary>
-/// Conv2d on the host, a group of images at a time (the im2col method in its column form, as Caffe
-/// runs it on CPUs): for a group of G images, the (K, G P) column matrix of their patches
-/// (K = C k k, P = OH OW) is built in a buffer that stays in cache, and
+/// Conv2d on the host, a group of images at a time, on the GEMM's micro-kernels with the patch
+/// matrix read in place from the zero-padded input instead of being built (the implicit im2col of
+/// GPU convolution libraries). With K = C k k patch values and P = OH OW output positions:
 /// <code>
-///   forward:   Y (out, G P)  = W (out, K) col (K, G P);   y_b[o, :] = Y[o, b P ..] + bias[o]
-///   backward:  dY from dy_b;  dW += (col dY^T)^T;  db += row sums of dY;  dcol = W^T dY;  dx_b = col2im(dcol)
+///   forward:  Y^T (G P, out) = patches (G P, K) W^T (K, out) + bias;  y_b = Y^T's rows for image b, transposed
+///   dW:       dW^T (K, out) += patches^T (K, G P) dY^T (G P, out);  db += row sums of dY
+///   dx:       stride 1: the forward convolution of dy, padded by k - 1 - pad, with W flipped and
+///             its channels swapped; other strides: dcol = W^T dY, then each patch added back (col2im)
 /// </code>
+/// patches[(b, oh, ow), (c, ki, kj)] = padded_b[c, oh s + ki, ow s + kj] is read at
+/// <c>padded[positionOffsets[(b, oh, ow)] + patchOffsets[(c, ki, kj)]]</c>
+/// (<see cref="HostMatMul.RunIndirect"/>): in the forward product a position is a row of A and its
+/// patch runs along k, in dW's product the other way round. A group's padded input (166 KiB for
+/// four 32 x 16 x 16 images) stays in L2; the patch matrix it replaces was 1.2 MiB, written,
+/// packed and read again, and its unfold and fold took a third of a 32 -> 64 convolution's time.
+/// Output channels lie along the vector lanes, so the results come out (positions, channels) and
+/// are transposed into NCHW, 8 x 8 at a time.
 /// G is chosen from the image size and the batch alone (<see cref="GroupImages"/>: about 1,024
 /// output positions per product, and at least four groups where the batch has the images), so
 /// large images make one product each and small ones share it: the per-call cost of a product
@@ -39,28 +49,57 @@ internal static unsafe class HostConvolution
         return Math.Clamp(GroupPositions / Math.Max(s.Positions, 1), 1, cap);
     }
 
-    [ThreadStatic]
-    private static float[]? columns;
+    // dx by the direct convolution from this many input channels: they are its product's columns,
+    // and fewer than 16 leave most of a panel's lanes empty. With 32 channels it was 1.12x faster
+    // than dcol and col2im (32 -> 64 at 16 x 16, batch 64, one core), with 16 1.2x (16 -> 32 at 4 x 4);
+    // with 3 channels 2.2x slower, with 1 2.4x.
+    private const int DirectInputGradientChannels = 16;
 
+    // Per thread, for the group it runs.
     [ThreadStatic]
-    private static float[]? gradColumns;
+    private static float[]? padded;
 
     [ThreadStatic]
     private static float[]? products;
 
     [ThreadStatic]
+    private static float[]? gradProducts;
+
+    [ThreadStatic]
     private static float[]? weightsTransposed;
+
+    // Per call, on the calling thread, read by all the groups.
+    [ThreadStatic]
+    private static int[]? patchOffsets;
+
+    [ThreadStatic]
+    private static int[]? positionOffsets;
+
+    [ThreadStatic]
+    private static int[]? gradPatchOffsets;
+
+    [ThreadStatic]
+    private static int[]? gradPositionOffsets;
+
+    [ThreadStatic]
+    private static float[]? flippedWeights;
 
     /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias.</summary>
     public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels)
     {
-        var job = new Job(x, w, bias, y, null, null, null, null, s, outChannels);
-        int groups = Chunks(s);
-        if (Parallelise(s, outChannels) && groups > 1)
-            Parallel.For(0, groups, HostThreads.Options, job.ForwardGroup);
-        else
-            for (int group = 0; group < groups; group++)
-                job.ForwardGroup(group);
+        var input = PaddedInput.Of(s);
+        fixed (int* patches = Offsets(ref patchOffsets, input.PatchLength), positions = Offsets(ref positionOffsets, GroupImages(s) * s.Positions))
+        {
+            input.FillPatchOffsets(patches);
+            input.FillPositionOffsets(positions, GroupImages(s));
+            var job = new Job(x, w, bias, y, null, null, null, null, null, s, outChannels, patches, positions, null, null);
+            int groups = Chunks(s);
+            if (Parallelise(s, outChannels) && groups > 1)
+                Parallel.For(0, groups, HostThreads.Options, job.ForwardGroup);
+            else
+                for (int group = 0; group < groups; group++)
+                    job.ForwardGroup(group);
+        }
     }
 
     /// <summary>
@@ -71,9 +110,25 @@ internal static unsafe class HostConvolution
     {
         int chunks = Chunks(s);
         int stride = PartialLength(s, outChannels);
-        fixed (float* partial = partials)
+        var input = PaddedInput.Of(s);
+        var gradient = PaddedInput.OfGradient(s, outChannels);
+        bool direct = dx is not null && gradient is not null && s.Channels >= DirectInputGradientChannels;
+        int images = GroupImages(s);
+        fixed (float* partial = partials, flipped = direct ? Scratch(ref flippedWeights, gradient!.Value.PatchLength * s.Channels) : null)
+        fixed (int* patches = Offsets(ref patchOffsets, input.PatchLength), positions = Offsets(ref positionOffsets, images * s.Positions))
+        fixed (int* gradPatches = direct ? Offsets(ref gradPatchOffsets, gradient!.Value.PatchLength) : null,
+            gradPositions = direct ? Offsets(ref gradPositionOffsets, images * s.Height * s.Width) : null)
         {
-            var job = new Job(x, w, null, dy, dw, db, dx, partial, s, outChannels);
+            input.FillPatchOffsets(patches);
+            input.FillPositionOffsets(positions, images);
+            if (direct)
+            {
+                gradient!.Value.FillPatchOffsets(gradPatches);
+                gradient.Value.FillPositionOffsets(gradPositions, images);
+                FlipWeights(w, flipped, s, outChannels);
+            }
+
+            var job = new Job(x, w, null, dy, dw, db, dx, partial, flipped, s, outChannels, patches, positions, gradPatches, gradPositions);
             if (Parallelise(s, outChannels) && chunks > 1)
                 Parallel.For(0, chunks, HostThreads.Options, job.BackwardChunk);
             else
@@ -106,11 +161,33 @@ internal static unsafe class HostConvolution
     private static bool Parallelise(ConvShape s, int outChannels) =>
         HostThreads.Count > 1 && s.Batch > 1 && (long)s.Batch * outChannels * s.PatchLength * s.Positions >= 1 << 20;
 
-    private static float[] Scratch(ref float[]? buffer, int length)
+    private static float[] Scratch(ref float[]? buffer, long length)
     {
         if (buffer is null || buffer.Length < length)
-            buffer = GC.AllocateUninitializedArray<float>(length);
+            buffer = GC.AllocateUninitializedArray<float>(checked((int)length));
         return buffer;
+    }
+
+    private static int[] Offsets(ref int[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length)
+            buffer = new int[length];
+        return buffer;
+    }
+
+    // dx's convolution weights: flipped[(o, ki, kj), c] = w[o, c, k - 1 - ki, k - 1 - kj], the B (out k k, C) of its product.
+    private static void FlipWeights(float* w, float* flipped, ConvShape s, int outChannels)
+    {
+        int k = s.KernelSize, kk = k * k;
+        for (int o = 0; o < outChannels; o++)
+        {
+            for (int c = 0; c < s.Channels; c++)
+            {
+                float* kernel = w + ((long)o * s.Channels + c) * kk;
+                for (int i = 0; i < kk; i++)
+                    flipped[((long)o * kk + i) * s.Channels + c] = kernel[kk - 1 - i];
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -126,52 +203,77 @@ internal static unsafe class HostConvolution
     }
 
     /// <summary>
-    /// One image's part of the column matrix: row (c, ki, kj), <paramref name="rowStride"/> floats
-    /// apart, holds for every output position the input value under kernel element (ki, kj) of
-    /// channel c (0 in the padding).
+    /// The input of a convolution zero-padded on all four sides, one image after another, and the
+    /// offsets at which its patches lie: patch value (c, ki, kj) of output position (b, oh, ow) is at
+    /// <c>positionOffset(b, oh, ow) + patchOffset(c, ki, kj)</c>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Im2Col(float* image, float* col, long rowStride, ConvShape s)
+    private readonly record struct PaddedInput(int Channels, int Height, int Width, int Padding, int KernelSize, int Stride, int OutHeight, int OutWidth)
     {
-        // Plain pointer loops: for small images (8x8 digits) the rows are a few floats long, and
-        // a span per row cost more than the copying.
-        int k = s.KernelSize, outW = s.OutWidth, outH = s.OutHeight, stride = s.Stride;
-        for (int c = 0; c < s.Channels; c++)
+        public static PaddedInput Of(ConvShape s) =>
+            new(s.Channels, s.Height, s.Width, s.Padding, s.KernelSize, s.Stride, s.OutHeight, s.OutWidth);
+
+        /// <summary>
+        /// dx's convolution, where stride 1 makes it one: dy padded by k - 1 - pad, out channels in,
+        /// the input's size out. None for other strides, or padding past k - 1.
+        /// </summary>
+        public static PaddedInput? OfGradient(ConvShape s, int outChannels) =>
+            s.Stride != 1 || s.Padding > s.KernelSize - 1 ? null
+                : new PaddedInput(outChannels, s.OutHeight, s.OutWidth, s.KernelSize - 1 - s.Padding, s.KernelSize, 1, s.Height, s.Width);
+
+        private int PaddedWidth => Width + 2 * Padding;
+
+        private int PlaneLength => (Height + 2 * Padding) * PaddedWidth;
+
+        public int ImageLength => Channels * PlaneLength;
+
+        public int PatchLength => Channels * KernelSize * KernelSize;
+
+        public int Positions => OutHeight * OutWidth;
+
+        public void FillPatchOffsets(int* table)
         {
-            float* plane = image + (long)c * s.Height * s.Width;
-            for (int ki = 0; ki < k; ki++)
+            for (int c = 0; c < Channels; c++)
             {
-                for (int kj = 0; kj < k; kj++, col += rowStride)
+                for (int ki = 0; ki < KernelSize; ki++)
                 {
-                    // Output columns whose input column lies inside the image: ow in [first, last).
-                    var (first, last) = ValidRange(kj, s.Padding, stride, s.Width, outW);
-                    float* target = col;
-                    for (int oh = 0; oh < outH; oh++, target += outW)
+                    for (int kj = 0; kj < KernelSize; kj++)
+                        *table++ = c * PlaneLength + ki * PaddedWidth + kj;
+                }
+            }
+        }
+
+        public void FillPositionOffsets(int* table, int images)
+        {
+            for (int b = 0; b < images; b++)
+            {
+                for (int oh = 0; oh < OutHeight; oh++)
+                {
+                    for (int ow = 0; ow < OutWidth; ow++)
+                        *table++ = checked(b * ImageLength + oh * Stride * PaddedWidth + ow * Stride);
+                }
+            }
+        }
+
+        /// <summary>One image (Channels, Height, Width) into its padded place.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Pad(float* image, float* target)
+        {
+            int p = Padding, width = PaddedWidth;
+            for (int c = 0; c < Channels; c++, image += Height * Width)
+            {
+                float* plane = target + (long)c * PlaneLength;
+                new Span<float>(plane, p * width).Clear();
+                new Span<float>(plane + (long)(p + Height) * width, p * width).Clear();
+                for (int h = 0; h < Height; h++)
+                {
+                    float* row = plane + (long)(p + h) * width;
+                    for (int i = 0; i < p; i++)
                     {
-                        int ih = oh * stride - s.Padding + ki;
-                        if (ih < 0 || ih >= s.Height)
-                        {
-                            for (int ow = 0; ow < outW; ow++)
-                                target[ow] = 0f;
-                            continue;
-                        }
-
-                        float* source = plane + ih * s.Width - s.Padding + kj;
-                        for (int ow = 0; ow < first; ow++)
-                            target[ow] = 0f;
-                        if (stride == 1)
-                        {
-                            Copy(source + first, target + first, last - first);
-                        }
-                        else
-                        {
-                            for (int ow = first; ow < last; ow++)
-                                target[ow] = source[ow * stride];
-                        }
-
-                        for (int ow = last; ow < outW; ow++)
-                            target[ow] = 0f;
+                        row[i] = 0f;
+                        row[p + Width + i] = 0f;
                     }
+
+                    Copy(image + h * Width, row + p, Width);
                 }
             }
         }
@@ -213,7 +315,7 @@ internal static unsafe class HostConvolution
 
     // target[i] = source[i] for i < count: vectors, then single floats (rows of small images are a
     // few floats long, where a span per row would cost more than the copy; the JIT does not vectorise
-    // a plain loop, and a scalar copy made the unfold a sixth of a convolution's time).
+    // a plain loop).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Copy(float* source, float* target, int count)
     {
@@ -244,9 +346,13 @@ internal static unsafe class HostConvolution
         return (Math.Min(first, outWidth), Math.Max(Math.Min(first, outWidth), last));
     }
 
-    private readonly struct Job(float* x, float* w, float* bias, float* y, float* dw, float* db, float* dx, float* partials, ConvShape s, int outChannels)
+    private readonly struct Job(
+        float* x, float* w, float* bias, float* y, float* dw, float* db, float* dx, float* partials, float* flipped, ConvShape s, int outChannels,
+        int* patchOffsets, int* positionOffsets, int* gradPatchOffsets, int* gradPositionOffsets)
     {
-        private readonly float* x = x, w = w, bias = bias, y = y, dw = dw, db = db, dx = dx, partials = partials;
+        private readonly float* x = x, w = w, bias = bias, y = y, dw = dw, db = db, dx = dx, partials = partials, flipped = flipped;
+        private readonly int* patchOffsets = patchOffsets, positionOffsets = positionOffsets;
+        private readonly int* gradPatchOffsets = gradPatchOffsets, gradPositionOffsets = gradPositionOffsets;
         private readonly ConvShape s = s;
         private readonly int outChannels = outChannels;
 
@@ -259,70 +365,91 @@ internal static unsafe class HostConvolution
         public void ForwardGroup(int group)
         {
             int k = s.PatchLength, p = s.Positions;
-            int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), columnsWide = images * p;
-            var col = Scratch(ref columns, k * columnsWide);
-            var product = Scratch(ref products, outChannels * columnsWide);
-            fixed (float* c = col, yGroup = product)
+            int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
+            var input = PaddedInput.Of(s);
+            var paddedInput = Scratch(ref padded, (long)images * input.ImageLength);
+            var product = Scratch(ref products, (long)positions * outChannels);
+            fixed (float* xp = paddedInput, yGroup = product)
             {
                 for (int g = 0; g < images; g++)
-                    Im2Col(x + (first + g) * ImageLength, c + g * p, columnsWide, s);
+                    input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
 
-                // (out, K) x (K, G P), then each image's rows into NCHW with the bias added.
-                HostMatMul.Run(w, c, yGroup, null, MatMulShape.Create(outChannels, columnsWide, k, false, false, false, false), mayParallelise: false);
+                // Y^T (G P, out) = patches (G P, K) W^T: W stored (out, K) is B transposed, the NT form.
+                HostMatMul.RunIndirect(xp, positionOffsets, patchOffsets, w, yGroup, bias, MatMulShape.Create(positions, outChannels, k, false, true, bias is not null, false));
                 for (int g = 0; g < images; g++)
-                {
-                    float* target = y + (first + g) * OutputLength;
-                    for (int o = 0; o < outChannels; o++)
-                        CopyRow(yGroup + (long)o * columnsWide + g * p, bias is null ? 0f : bias[o], target + (long)o * p, p);
-                }
+                    HostTranspose.Matrix(yGroup + (long)g * p * outChannels, p, outChannels, outChannels, y + (first + g) * OutputLength, p);
             }
         }
 
         public void BackwardChunk(int chunk)
         {
             int k = s.PatchLength, p = s.Positions, weights = outChannels * k;
-            int first = chunk * GroupSize, images = Math.Min(GroupSize, s.Batch - first), columnsWide = images * p;
+            int first = chunk * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
             float* partial = partials + (long)chunk * (weights + outChannels);
-            var col = Scratch(ref columns, k * columnsWide);
-            var dcol = dx is null ? null : Scratch(ref gradColumns, k * columnsWide);
-            var gradProduct = Scratch(ref products, outChannels * columnsWide);
-            fixed (float* c = col, dc = dcol, dyGroup = gradProduct)
+            var input = PaddedInput.Of(s);
+            var paddedInput = Scratch(ref padded, (long)images * input.ImageLength);
+            var gradProduct = Scratch(ref products, (long)outChannels * positions);
+            fixed (float* xp = paddedInput, dyGroup = gradProduct)
             {
                 for (int g = 0; g < images; g++)
                 {
-                    Im2Col(x + (first + g) * ImageLength, c + g * p, columnsWide, s);
+                    input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
                     float* gradOutput = y + (first + g) * OutputLength; // y holds dy here
                     for (int o = 0; o < outChannels; o++)
-                        CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * columnsWide + g * p, p);
+                        CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * positions + g * p, p);
                 }
 
-                // dW^T (K, out) = col (K, G P) dY^T: col is A in place (its rows run along the sum) and
-                // only dY, the smaller operand, is packed (B stored (N, K), the NT form); then transposed
-                // into dW (out, K). The other way round, dW = dY col^T, packs all of col: 1.3x slower.
-                // Each sum runs over the positions in the same order either way, so the bits agree.
+                // dW^T (K, out) = patches^T (K, G P) dY^T: the patches read in place as A (a row per
+                // patch value, along the positions), dY stored (out, G P) as B transposed (NT); then
+                // transposed into dW (out, K). Each sum runs over the group's positions in order.
                 var transposed = Scratch(ref weightsTransposed, weights);
                 fixed (float* dwT = transposed)
                 {
-                    HostMatMul.Run(c, dyGroup, dwT, null, MatMulShape.Create(k, outChannels, columnsWide, false, true, false, false), mayParallelise: false);
-                    for (int o = 0; o < outChannels; o++)
-                    {
-                        for (int i = 0; i < k; i++)
-                            partial[(long)o * k + i] = dwT[(long)i * outChannels + o];
-                    }
+                    HostMatMul.RunIndirect(xp, patchOffsets, positionOffsets, dyGroup, dwT, null, MatMulShape.Create(k, outChannels, positions, false, true, false, false));
+                    HostTranspose.Matrix(dwT, k, outChannels, outChannels, partial, k);
                 }
-                for (int o = 0; o < outChannels; o++)
-                    partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * columnsWide, columnsWide);
 
-                if (dx is not null)
+                for (int o = 0; o < outChannels; o++)
+                    partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * positions, positions);
+
+                if (dx is not null && flipped is not null)
+                    DirectInputGradient(first, images);
+                else if (dx is not null)
+                    FoldedInputGradient(first, images, dyGroup);
+            }
+        }
+
+        // Stride 1: dx (G H W, C) = patches of dy padded by k - 1 - pad (G H W, out k k) x flipped W (out k k, C).
+        private void DirectInputGradient(int first, int images)
+        {
+            var gradient = PaddedInput.OfGradient(s, outChannels)!.Value;
+            int hw = s.Height * s.Width, positions = images * hw;
+            var paddedGradient = Scratch(ref padded, (long)images * gradient.ImageLength);
+            var product = Scratch(ref gradProducts, (long)positions * s.Channels);
+            fixed (float* dyp = paddedGradient, dxGroup = product)
+            {
+                for (int g = 0; g < images; g++)
+                    gradient.Pad(y + (first + g) * OutputLength, dyp + (long)g * gradient.ImageLength);
+                HostMatMul.RunIndirect(dyp, gradPositionOffsets, gradPatchOffsets, flipped, dxGroup, null, MatMulShape.Create(positions, s.Channels, gradient.PatchLength, false, false, false, false));
+                for (int g = 0; g < images; g++)
+                    HostTranspose.Matrix(dxGroup + (long)g * hw * s.Channels, hw, s.Channels, s.Channels, dx + (first + g) * ImageLength, hw);
+            }
+        }
+
+        // Other strides: dcol (K, G P) = W^T (K, out) dY (out, G P), W stored (out, K) as A transposed
+        // (the TN form), then each image's columns added back where they were read from.
+        private void FoldedInputGradient(int first, int images, float* dyGroup)
+        {
+            int k = s.PatchLength, positions = images * s.Positions;
+            var columns = Scratch(ref gradProducts, (long)k * positions);
+            fixed (float* dc = columns)
+            {
+                HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, positions, outChannels, true, false, false, false), mayParallelise: false);
+                for (int g = 0; g < images; g++)
                 {
-                    // dcol (K, G P) = W^T (K, out) dY (out, G P): W stored (out, K) is A transposed, the TN form.
-                    HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, columnsWide, outChannels, true, false, false, false), mayParallelise: false);
-                    for (int g = 0; g < images; g++)
-                    {
-                        float* image = dx + (first + g) * ImageLength;
-                        new Span<float>(image, (int)ImageLength).Clear();
-                        Col2Im(dc + g * p, image, columnsWide, s);
-                    }
+                    float* image = dx + (first + g) * ImageLength;
+                    new Span<float>(image, (int)ImageLength).Clear();
+                    Col2Im(dc + g * s.Positions, image, positions, s);
                 }
             }
         }

@@ -101,7 +101,7 @@ internal static unsafe partial class HostMatMul
                         float* source = a + (bandFirst + r) * rowStride + k0;
                         int kk = 0;
                         for (; kk + 8 <= depth; kk += 8)
-                            Transpose8x8(source + kk, rowStride, bandTarget + kk * TallRows + r, TallRows);
+                            HostTranspose.Block8x8(source + kk, rowStride, bandTarget + kk * TallRows + r, TallRows);
                         for (; kk < depth; kk++)
                         {
                             for (int i = 0; i < 8; i++)

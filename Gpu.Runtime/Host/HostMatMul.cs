@@ -67,7 +67,25 @@ internal static unsafe partial class HostMatMul
     private const int WideColumns = 64;
 
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true) =>
-        Run(Choose(s), a, b, c, bias, s, mayParallelise);
+        Run(Choose(s), a, b, c, bias, s, default, mayParallelise);
+
+    /// <summary>
+    /// The same with A read through offset tables, <c>A[m, k] = a[rowOffsets[m] + depthOffsets[k]]</c>
+    /// (s's A strides are not used), on the calling thread: a convolution's patch matrix read in place
+    /// from its padded input (HostConvolution.cs), without being built.
+    /// </summary>
+    public static void RunIndirect(float* a, int* rowOffsets, int* depthOffsets, float* b, float* c, float* bias, MatMulShape s)
+    {
+        // Not the tall kernel: it packs A by strides.
+        var kernel = Choose(s) == Kernel.Tall ? Kernel.Wide : Choose(s);
+        Run(kernel, a, b, c, bias, s, new IndirectA(rowOffsets, depthOffsets), mayParallelise: false);
+    }
+
+    /// <summary>Offset tables for A (<see cref="RunIndirect"/>); none (null) for A read by its strides.</summary>
+    private readonly struct IndirectA(int* rowOffsets, int* depthOffsets)
+    {
+        public readonly int* RowOffsets = rowOffsets, DepthOffsets = depthOffsets;
+    }
 
     /// <summary>The micro-kernels, by the vector width and block they use.</summary>
     internal enum Kernel
@@ -93,23 +111,23 @@ internal static unsafe partial class HostMatMul
     internal static void Run(Kernel kernel, float[] a, float[] b, float[] c, float[]? bias, MatMulShape s)
     {
         fixed (float* ap = a, bp = b, cp = c, biasp = bias)
-            Run(kernel, ap, bp, cp, biasp, s, mayParallelise: true);
+            Run(kernel, ap, bp, cp, biasp, s, default, mayParallelise: true);
     }
 
-    private static void Run(Kernel kernel, float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
+    private static void Run(Kernel kernel, float* a, float* b, float* c, float* bias, MatMulShape s, IndirectA indirect, bool mayParallelise)
     {
         if (kernel == Kernel.Tall)
-            Run<Vector512<float>, Lanes512<TallByOne>>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<TallByOne>>(a, b, c, bias, s, indirect, mayParallelise);
         else if (kernel == Kernel.Wide && s.N < WideColumns)
-            Run<Vector512<float>, Lanes512<SixByTwo>>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<SixByTwo>>(a, b, c, bias, s, indirect, mayParallelise);
         else if (kernel == Kernel.Wide)
-            Run<Vector512<float>, Lanes512<SixByFour>>(a, b, c, bias, s, mayParallelise);
+            Run<Vector512<float>, Lanes512<SixByFour>>(a, b, c, bias, s, indirect, mayParallelise);
         else
-            Run<Vector<float>, LanesT>(a, b, c, bias, s, mayParallelise);
+            Run<Vector<float>, LanesT>(a, b, c, bias, s, indirect, mayParallelise);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Run<TVector, TLanes>(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
+    private static void Run<TVector, TLanes>(float* a, float* b, float* c, float* bias, MatMulShape s, IndirectA indirect, bool mayParallelise)
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
@@ -124,7 +142,7 @@ internal static unsafe partial class HostMatMul
             fixed (float* bp = packedB)
             {
                 bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > TLanes.BandRows || panels > TLanes.GroupPanels);
-                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
+                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
                 int units = job.Units;
                 bool parallelPack = parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats;
                 if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
@@ -305,7 +323,7 @@ internal static unsafe partial class HostMatMul
         public static float Element(Vector512<float> value, int index) => value[index];
     }
 
-    private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, int panels, int rowBlocks)
+    private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, IndirectA indirect, int panels, int rowBlocks)
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
@@ -318,6 +336,7 @@ internal static unsafe partial class HostMatMul
 
         private readonly float* a = a, b = b, packedB = packedB, c = c, bias = bias;
         private readonly MatMulShape s = s;
+        private readonly IndirectA indirect = indirect;
         private readonly int panels = panels, rowBlocks = rowBlocks;
 
         private int Groups => (panels + TLanes.GroupPanels - 1) / TLanes.GroupPanels;
@@ -385,7 +404,7 @@ internal static unsafe partial class HostMatMul
                     for (; done + 8 <= depth; done += 8)
                     {
                         for (int columns = 0; columns < width; columns += 8)
-                            Transpose8x8(rows + columns * stride + done, stride, target + done * width + columns, width);
+                            HostTranspose.Block8x8(rows + columns * stride + done, stride, target + done * width + columns, width);
                     }
                 }
 
@@ -444,7 +463,7 @@ internal static unsafe partial class HostMatMul
             // Only the TN form packs A: its rows are strided by M (a 4 KiB stride at M = 1024 would
             // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
             // streams six rows directly, which saves the copy that dominates small products.
-            bool packA = s.AColStride != 1; // exactly the TN form (with M > 1)
+            bool packA = s.AColStride != 1 && indirect.RowOffsets == null; // exactly the TN form (with M > 1)
             // (+ 2: PackA's 8-float stores of 6-float rows run 2 floats past the last.)
             float[] packedA = Scratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) + 2 : 1);
             try
@@ -468,10 +487,23 @@ internal static unsafe partial class HostMatMul
                                 int row = firstRow + band * BandRows;
                                 int bandRows = Math.Min(BandRows, s.M - row);
                                 Block<TVector> block;
-                                if (packA)
-                                    AccumulateRows(ap + (long)band * BandRows * depth, 1, BandRows, BandRows, bPanel, depth, &block);
+                                SixRows rowsOfA;
+                                if (indirect.RowOffsets != null)
+                                {
+                                    rowsOfA = SixRows.Table(a, indirect.RowOffsets + row, bandRows);
+                                    AccumulateRows<Tabled>(&rowsOfA, indirect.DepthOffsets + k0, 0, bPanel, depth, &block);
+                                }
+                                else if (packA)
+                                {
+                                    rowsOfA = SixRows.Strided(ap + (long)band * BandRows * depth, 1, BandRows);
+                                    AccumulateRows<Strided>(&rowsOfA, null, BandRows, bPanel, depth, &block);
+                                }
                                 else
-                                    AccumulateRows(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows, 1, bPanel, depth, &block);
+                                {
+                                    rowsOfA = SixRows.Strided(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows);
+                                    AccumulateRows<Strided>(&rowsOfA, null, 1, bPanel, depth, &block);
+                                }
+
                                 StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
                             }
                         }
@@ -482,46 +514,6 @@ internal static unsafe partial class HostMatMul
             {
                 Scratch.Return(ref packedAScratch, packedA);
             }
-        }
-
-        // target[c * targetStride + r] = source[r * sourceStride + c] for an 8 x 8 block: the usual
-        // unpack / shuffle / lane-permute sequence. Inlined: as a call it left its eight rows' loads
-        // and stores behind a call in each packing loop.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Transpose8x8(float* source, long sourceStride, float* target, long targetStride)
-        {
-            var r0 = Avx.LoadVector256(source);
-            var r1 = Avx.LoadVector256(source + sourceStride);
-            var r2 = Avx.LoadVector256(source + 2 * sourceStride);
-            var r3 = Avx.LoadVector256(source + 3 * sourceStride);
-            var r4 = Avx.LoadVector256(source + 4 * sourceStride);
-            var r5 = Avx.LoadVector256(source + 5 * sourceStride);
-            var r6 = Avx.LoadVector256(source + 6 * sourceStride);
-            var r7 = Avx.LoadVector256(source + 7 * sourceStride);
-            var t0 = Avx.UnpackLow(r0, r1);
-            var t1 = Avx.UnpackHigh(r0, r1);
-            var t2 = Avx.UnpackLow(r2, r3);
-            var t3 = Avx.UnpackHigh(r2, r3);
-            var t4 = Avx.UnpackLow(r4, r5);
-            var t5 = Avx.UnpackHigh(r4, r5);
-            var t6 = Avx.UnpackLow(r6, r7);
-            var t7 = Avx.UnpackHigh(r6, r7);
-            var s0 = Avx.Shuffle(t0, t2, 0x44);
-            var s1 = Avx.Shuffle(t0, t2, 0xEE);
-            var s2 = Avx.Shuffle(t1, t3, 0x44);
-            var s3 = Avx.Shuffle(t1, t3, 0xEE);
-            var s4 = Avx.Shuffle(t4, t6, 0x44);
-            var s5 = Avx.Shuffle(t4, t6, 0xEE);
-            var s6 = Avx.Shuffle(t5, t7, 0x44);
-            var s7 = Avx.Shuffle(t5, t7, 0xEE);
-            Avx.Store(target, Avx.Permute2x128(s0, s4, 0x20));
-            Avx.Store(target + targetStride, Avx.Permute2x128(s1, s5, 0x20));
-            Avx.Store(target + 2 * targetStride, Avx.Permute2x128(s2, s6, 0x20));
-            Avx.Store(target + 3 * targetStride, Avx.Permute2x128(s3, s7, 0x20));
-            Avx.Store(target + 4 * targetStride, Avx.Permute2x128(s0, s4, 0x31));
-            Avx.Store(target + 5 * targetStride, Avx.Permute2x128(s1, s5, 0x31));
-            Avx.Store(target + 6 * targetStride, Avx.Permute2x128(s2, s6, 0x31));
-            Avx.Store(target + 7 * targetStride, Avx.Permute2x128(s3, s7, 0x31));
         }
 
         // TN only (A stored (K, M), so ARowStride = 1): band r of the block holds A[row + i, k0 + kk]
@@ -622,26 +614,27 @@ internal static unsafe partial class HostMatMul
         // two or four loads of B and six broadcasts of A feed 12 or 24 FMAs (24 accumulators fit
         // AVX-512's 32 registers; with four vectors, fewer loads per FMA). A[row r, k kk] is read at
         // a_r[kk * kStride]: six rows of A in place (NN, NT: kStride 1, a_r = a0 + r rowStride) or a
-        // packed band (TN: kStride 6, a_r = a0 + r). Rows past the band's last valid one repeat it;
-        // their results are not stored. `quad` is a constant for each instantiation, so the JIT
-        // drops the unused half. The loop alone, compiled fully optimised on first call and never
+        // packed band (TN: kStride 6, a_r = a0 + r); or, with TDepth = Tabled, at a_r[offsets[kk]]
+        // (a convolution's patches read from its padded input: the offsets step through channels and
+        // kernel rows). A load of the offset per k in place of the stride cost 1-2% of a 128-255³
+        // product, so the stride stays for the plain product. Rows past the band's last valid one
+        // repeat it; their results are not stored. `quad` and `TDepth.Tabled` are constants for each
+        // instantiation, so the JIT drops the unused code. The loop alone, compiled fully optimised on first call and never
         // inlined: with the store code in the same method the JIT (without tier-1's profile) spilled
         // the accumulators to the stack every iteration, at a third of the speed.
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulateRows(float* a0, int rowStride, int rows, int kStride, float* bp, int depth, Block<TVector>* result)
+        private static void AccumulateRows<TDepth>(SixRows* rowsOfA, int* offsets, int kStride, float* bp, int depth, Block<TVector>* result)
+            where TDepth : struct, IDepthSteps
         {
             int v = TLanes.Count;
             bool quad = TLanes.PanelVectors == 4;
-            float* a1 = a0 + (rows > 1 ? rowStride : 0);
-            float* a2 = a1 + (rows > 2 ? rowStride : 0);
-            float* a3 = a2 + (rows > 3 ? rowStride : 0);
-            float* a4 = a3 + (rows > 4 ? rowStride : 0);
-            float* a5 = a4 + (rows > 5 ? rowStride : 0);
+            float* a0 = rowsOfA->R0, a1 = rowsOfA->R1, a2 = rowsOfA->R2, a3 = rowsOfA->R3, a4 = rowsOfA->R4, a5 = rowsOfA->R5;
             TVector c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
             TVector c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
             TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
-            for (int kk = 0, ka = 0; kk < depth; kk++, ka += kStride, bp += TLanes.PanelVectors * v)
+            for (int kk = 0, step = 0; kk < depth; kk++, step += kStride, bp += TLanes.PanelVectors * v)
             {
+                int ka = TDepth.Tabled ? offsets[kk] : step;
                 var b0 = TLanes.Load(bp);
                 var b1 = TLanes.Load(bp + v);
                 TVector b2 = default, b3 = default;
@@ -750,6 +743,51 @@ internal static unsafe partial class HostMatMul
                 target[jj] = sum;
             }
         }
+    }
+
+    /// <summary>How the micro-kernel steps along k in A: a stride, or a table of offsets.</summary>
+    private interface IDepthSteps
+    {
+        static abstract bool Tabled { get; }
+    }
+
+    private readonly struct Strided : IDepthSteps
+    {
+        public static bool Tabled => false;
+    }
+
+    private readonly struct Tabled : IDepthSteps
+    {
+        static bool IDepthSteps.Tabled => true;
+    }
+
+    /// <summary>
+    /// Where the six rows of A under a 6-row block start; rows past the band's last valid one repeat
+    /// it (their results are not stored).
+    /// </summary>
+    private struct SixRows
+    {
+        public float* R0, R1, R2, R3, R4, R5;
+
+        public static SixRows Strided(float* first, long stride, int rows) => new()
+        {
+            R0 = first,
+            R1 = first + Math.Min(1, rows - 1) * stride,
+            R2 = first + Math.Min(2, rows - 1) * stride,
+            R3 = first + Math.Min(3, rows - 1) * stride,
+            R4 = first + Math.Min(4, rows - 1) * stride,
+            R5 = first + Math.Min(5, rows - 1) * stride,
+        };
+
+        public static SixRows Table(float* a, int* offsets, int rows) => new()
+        {
+            R0 = a + offsets[0],
+            R1 = a + offsets[Math.Min(1, rows - 1)],
+            R2 = a + offsets[Math.Min(2, rows - 1)],
+            R3 = a + offsets[Math.Min(3, rows - 1)],
+            R4 = a + offsets[Math.Min(4, rows - 1)],
+            R5 = a + offsets[Math.Min(5, rows - 1)],
+        };
     }
 
     /// <summary>A thread's kept buffer when the request fits in it (growing it up to 4 MiB), else a pooled array.</summary>

@@ -107,6 +107,12 @@ layer_case("leakyrelu_0.2", {"type": "LeakyReLU", "negative_slope": 0.2}, nn.Lea
 layer_case("relu_4d", {"type": "ReLU"}, nn.ReLU(), (2, 2, 3, 3))
 # Dropout in training mode: model seed 0, layer 0, step 0; the test builds a one-layer model.
 layer_case("dropout_0.3", {"type": "Dropout", "p": 0.3}, CounterDropout(0.3, (0 << 32) | 0), (4, 9))
+# 16 input channels and more: the host computes dx as a convolution of dy (stride 1, padding up to
+# k - 1), else by col2im. Odd sizes, narrow outputs, batches that leave a partial group of images.
+conv("conv_16to5_k3_p1", 16, 5, 3, 1, 1, (3, 16, 5, 7))
+conv("conv_17to9_k5_p2", 17, 9, 5, 1, 2, (2, 17, 6, 9))
+conv("conv_16to3_k3_p2_batch1", 16, 3, 3, 1, 2, (1, 16, 4, 3))
+conv("conv_16to33_k3_s2_p1", 16, 33, 3, 2, 1, (5, 16, 7, 8))
 
 write_safetensors("layers.safetensors", tensors, {"source": "torch " + torch.__version__})
 with open("layer_cases.json", "w") as f:
