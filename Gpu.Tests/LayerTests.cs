@@ -62,14 +62,15 @@ public sealed class LayerTests(DeviceFixture devices)
     [InlineData(19, 16, 12, 24, 1, 1)]
     [InlineData(6, 32, 11, 40, 1, 2)]
     [InlineData(5, 16, 10, 70, 1, 1)]
+    [InlineData(4, 16, 6, 8, 1, 3)]
     [InlineData(7, 16, 13, 8, 2, 1)]
     public void LargeConvolutionsAgreeBetweenTheHostPathAndTheKernels(int batch, int channels, int size, int outChannels, int stride, int padding)
     {
         // Big enough for the host path to split images over cores and chunk the weight gradient, and
         // for its products to take each of its micro-kernels (out channels along the lanes: 8 and 24
-        // on 256-bit vectors, 40 on 6 x 32 blocks, 70 on 6 x 64 and a partial panel); with 16 and 32
-        // input channels dx is the convolution of dy (stride 1), else col2im. The result must equal
-        // the kernels' (one large product) up to rounding.
+        // on 256-bit vectors, 40 on 6 x 32 blocks, 70 on 6 x 64 and a partial panel). With 16 or more
+        // input channels, stride 1 and padding up to 2, dx is the convolution of dy; else col2im.
+        // The result must equal the kernels' (one large product) up to rounding.
         var x = Numerics.Random(batch * channels * size * size, 11);
         var w = Numerics.Random(outChannels * channels * 9, 12, 0.3f);
         var b = Numerics.Random(outChannels, 13);
@@ -97,6 +98,54 @@ public sealed class LayerTests(DeviceFixture devices)
         Ops.Conv2d(input, weight, bias, output, stride, padding);
         Ops.Conv2dBackward(input, weight, gradOutput, gradWeight, gradBias, gradInput, stride, padding);
         return (output.ToArray(), gradWeight.ToArray(), gradBias.ToArray(), gradInput.ToArray());
+    }
+
+    [SkippableTheory]
+    [InlineData("host", 64, 16, 16, 2, 2)]
+    [InlineData("host", 3, 5, 9, 3, 2)]
+    [InlineData("fast", 64, 16, 16, 2, 2)]
+    [InlineData("fast", 3, 5, 9, 3, 2)]
+    public void MaxPoolTakesTheFirstMaximumOfEachWindowAndNaNAboveAll(string profile, int batch, int channels, int size, int kernel, int stride)
+    {
+        // After a ReLU most windows tie (zeros): the first maximum in window order must win, as in
+        // PyTorch's strict comparison, and a NaN wins over any number (the first NaN). Values from
+        // {0, 1, 2} and a few NaNs make ties everywhere; 64 x 16 x 16 x 16 is large enough for the
+        // host path to split the planes over cores.
+        var device = devices.Get(profile);
+        var random = new Random(5);
+        var x = new float[batch * channels * size * size];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = random.Next(50) == 0 ? float.NaN : random.Next(3);
+        int outSize = (size - kernel) / stride + 1;
+        using var input = device.FromArray(x, batch, channels, size, size);
+        using var output = device.Zeros(batch, channels, outSize, outSize);
+        using var indices = device.AllocateIndices(output.Length);
+        Ops.MaxPool2d(input, output, indices, kernel, stride);
+        var y = output.ToArray();
+        device.Synchronize();
+        var chosen = indices.HostSpan.ToArray(); // CPU devices only, like the profiles above
+        for (int plane = 0, o = 0; plane < batch * channels; plane++)
+        {
+            for (int oh = 0; oh < outSize; oh++)
+            {
+                for (int ow = 0; ow < outSize; ow++, o++)
+                {
+                    int best = -1;
+                    for (int ki = 0; ki < kernel; ki++)
+                    {
+                        for (int kj = 0; kj < kernel; kj++)
+                        {
+                            int at = (plane * size + oh * stride + ki) * size + ow * stride + kj;
+                            if (best < 0 || (float.IsNaN(x[at]) && !float.IsNaN(x[best])) || x[at] > x[best])
+                                best = at;
+                        }
+                    }
+
+                    Assert.True(chosen[o] == best, $"output {o}: index {chosen[o]}, expected {best}");
+                    Assert.Equal(x[best], y[o]);
+                }
+            }
+        }
     }
 
     [Fact]
