@@ -65,9 +65,6 @@ internal static unsafe class HostConvolution
     [ThreadStatic]
     private static float[]? gradProducts;
 
-    [ThreadStatic]
-    private static float[]? weightsTransposed;
-
     // Per call, on the calling thread, read by all the groups.
     [ThreadStatic]
     private static int[]? patchOffsets;
@@ -83,6 +80,9 @@ internal static unsafe class HostConvolution
 
     [ThreadStatic]
     private static float[]? flippedWeights;
+
+    [ThreadStatic]
+    private static float[]? weightsTransposed;
 
     /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias.</summary>
     public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels)
@@ -104,7 +104,7 @@ internal static unsafe class HostConvolution
 
     /// <summary>
     /// Accumulates dW into <paramref name="dw"/> and db into <paramref name="db"/> (when not null),
-    /// and overwrites dx (when not null). <paramref name="partials"/> holds (groups, out K + out) floats.
+    /// and overwrites dx (when not null). <paramref name="partials"/> holds (groups, K out + out) floats.
     /// </summary>
     public static void Backward(float* x, float* w, float* dy, float* dw, float* db, float* dx, ConvShape s, int outChannels, float[] partials)
     {
@@ -135,15 +135,20 @@ internal static unsafe class HostConvolution
                 for (int chunk = 0; chunk < chunks; chunk++)
                     job.BackwardChunk(chunk);
 
-            // The chunks' sums, added in chunk order.
+            // The chunks' sums, added in chunk order into the first, then transposed (dW^T to dW)
+            // and added to the gradients, as PyTorch adds a batch's gradient to .grad.
             int weights = outChannels * s.PatchLength;
-            for (int chunk = 0; chunk < chunks; chunk++)
+            var total = new Span<float>(partial, stride);
+            for (int chunk = 1; chunk < chunks; chunk++)
+                Add(new ReadOnlySpan<float>(partial + (long)chunk * stride, stride), total);
+            fixed (float* transposed = Scratch(ref weightsTransposed, weights))
             {
-                float* p = partial + (long)chunk * stride;
-                Add(new ReadOnlySpan<float>(p, weights), new Span<float>(dw, weights));
-                if (db is not null)
-                    Add(new ReadOnlySpan<float>(p + weights, outChannels), new Span<float>(db, outChannels));
+                HostTranspose.Matrix(partial, s.PatchLength, outChannels, outChannels, transposed, s.PatchLength);
+                Add(new ReadOnlySpan<float>(transposed, weights), new Span<float>(dw, weights));
             }
+
+            if (db is not null)
+                Add(total.Slice(weights, outChannels), new Span<float>(db, outChannels));
         }
     }
 
@@ -154,7 +159,7 @@ internal static unsafe class HostConvolution
         return (s.Batch + size - 1) / size;
     }
 
-    /// <summary>Floats of one chunk's partial sums: dW (out, K) then db (out).</summary>
+    /// <summary>Floats of one chunk's partial sums: dW^T (K, out) then db (out).</summary>
     public static int PartialLength(ConvShape s, int outChannels) => outChannels * s.PatchLength + outChannels;
 
     // Below about a million multiply-adds the hand-off to other cores costs more than it saves.
@@ -400,14 +405,10 @@ internal static unsafe class HostConvolution
                 }
 
                 // dW^T (K, out) = patches^T (K, G P) dY^T: the patches read in place as A (a row per
-                // patch value, along the positions), dY stored (out, G P) as B transposed (NT); then
-                // transposed into dW (out, K). Each sum runs over the group's positions in order.
-                var transposed = Scratch(ref weightsTransposed, weights);
-                fixed (float* dwT = transposed)
-                {
-                    HostMatMul.RunIndirect(xp, patchOffsets, positionOffsets, dyGroup, dwT, null, MatMulShape.Create(k, outChannels, positions, false, true, false, false));
-                    HostTranspose.Matrix(dwT, k, outChannels, outChannels, partial, k);
-                }
+                // patch value, along the positions), dY stored (out, G P) as B transposed (NT). Each
+                // sum runs over the group's positions in order. Transposed into dW once, after the
+                // groups are added.
+                HostMatMul.RunIndirect(xp, patchOffsets, positionOffsets, dyGroup, partial, null, MatMulShape.Create(k, outChannels, positions, false, true, false, false));
 
                 for (int o = 0; o < outChannels; o++)
                     partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * positions, positions);
