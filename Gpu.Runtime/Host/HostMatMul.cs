@@ -615,13 +615,14 @@ internal static unsafe partial class HostMatMul
         // AVX-512's 32 registers; with four vectors, fewer loads per FMA). A[row r, k kk] is read at
         // a_r[kk * kStride]: six rows of A in place (NN, NT: kStride 1, a_r = a0 + r rowStride) or a
         // packed band (TN: kStride 6, a_r = a0 + r); or, with TDepth = Tabled, at a_r[offsets[kk]]
-        // (a convolution's patches read from its padded input: the offsets step through channels and
-        // kernel rows). A load of the offset per k in place of the stride cost 1-2% of a 128-255³
-        // product, so the stride stays for the plain product. Rows past the band's last valid one
-        // repeat it; their results are not stored. `quad` and `TDepth.Tabled` are constants for each
-        // instantiation, so the JIT drops the unused code. The loop alone, compiled fully optimised on first call and never
-        // inlined: with the store code in the same method the JIT (without tier-1's profile) spilled
-        // the accumulators to the stack every iteration, at a third of the speed.
+        // (a convolution's patches read from its padded input: the offsets step through channels
+        // and kernel rows). A load of the offset per k in place of the stride cost 1-2% of a
+        // 128-255³ product, so the stride stays for the plain product. Rows past the band's last
+        // valid one repeat it; their results are not stored. `quad` and `TDepth.FromTable` are
+        // constants for each instantiation, so the JIT drops the unused code. The loop alone,
+        // compiled fully optimised on first call and never inlined: with the store code in the same
+        // method the JIT (without tier-1's profile) spilled the accumulators to the stack every
+        // iteration, at a third of the speed.
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
         private static void AccumulateRows<TDepth>(SixRows* rowsOfA, int* offsets, int kStride, float* bp, int depth, Block<TVector>* result)
             where TDepth : struct, IDepthSteps
@@ -634,7 +635,7 @@ internal static unsafe partial class HostMatMul
             TVector c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
             for (int kk = 0, step = 0; kk < depth; kk++, step += kStride, bp += TLanes.PanelVectors * v)
             {
-                int ka = TDepth.Tabled ? offsets[kk] : step;
+                int ka = TDepth.FromTable ? offsets[kk] : step;
                 var b0 = TLanes.Load(bp);
                 var b1 = TLanes.Load(bp + v);
                 TVector b2 = default, b3 = default;
@@ -748,17 +749,17 @@ internal static unsafe partial class HostMatMul
     /// <summary>How the micro-kernel steps along k in A: a stride, or a table of offsets.</summary>
     private interface IDepthSteps
     {
-        static abstract bool Tabled { get; }
+        static abstract bool FromTable { get; }
     }
 
     private readonly struct Strided : IDepthSteps
     {
-        public static bool Tabled => false;
+        public static bool FromTable => false;
     }
 
     private readonly struct Tabled : IDepthSteps
     {
-        static bool IDepthSteps.Tabled => true;
+        public static bool FromTable => true;
     }
 
     /// <summary>
