@@ -33,7 +33,9 @@ namespace Gpu.Runtime.Host;
 /// </summary>
 internal static unsafe class HostConvolution
 {
-    // Output positions a group's product aims for: wide enough for the GEMM's panels.
+    // Output positions a group's products aim for (the rows of the forward product, the depth of
+    // dW's): enough that 8x8 digits share a product, few enough that a group's padded input and
+    // products stay in L2. 512 and 2,048 measured the same as 1,024 at 32 -> 64.
     private const int GroupPositions = 1024;
 
     // Groups a batch is cut into at least, where it has the images: a batch of 32 8x8 digits in one
@@ -109,6 +111,8 @@ internal static unsafe class HostConvolution
     public static void Backward(float* x, float* w, float* dy, float* dw, float* db, float* dx, ConvShape s, int outChannels, float[] partials)
     {
         int chunks = Chunks(s);
+        if (chunks == 0)
+            return;
         int stride = PartialLength(s, outChannels);
         var input = PaddedInput.Of(s);
         var gradient = PaddedInput.OfGradient(s, outChannels);
@@ -232,8 +236,6 @@ internal static unsafe class HostConvolution
         public int ImageLength => Channels * PlaneLength;
 
         public int PatchLength => Channels * KernelSize * KernelSize;
-
-        public int Positions => OutHeight * OutWidth;
 
         public void FillPatchOffsets(int* table)
         {
