@@ -12,7 +12,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         { "cuda", 1 }, { "cuda", 33 }, { "cuda", 1025 },
         { "cuda-kernels", 1 }, { "cuda-kernels", 33 }, { "cuda-kernels", 1025 },
         { "opencl", 1 }, { "opencl", 33 }, { "opencl", 1025 },
-        { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 },
+        { "host", 1 }, { "host", 7 }, { "host", 33 }, { "host", 1025 }, { "host", 100_003 }, { "host", 600_001 },
     };
 
     [SkippableTheory]
@@ -29,6 +29,52 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         Ops.Relu(input, output);
         var expected = x.Select(v => float.IsNaN(v) ? float.NaN : Math.Max(v, 0f)).ToArray();
         Assert.Equal(expected, output.ToArray());
+    }
+
+    [Fact]
+    public void LargeElementwiseOpsRunInAlignedPiecesThatGiveTheBitsOfOnePiece()
+    {
+        // From 2^19 elements the host path splits an elementwise op over the cores. The pieces must
+        // cover the tensor exactly and start at multiples of 64, so that the vector loops (8 or 16
+        // floats) leave the same elements to their scalar tails as in one piece: the bits must not
+        // depend on the number of cores, whatever rounding the vector and scalar code have.
+        const int n = 600_001;
+        var pieces = new System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)>();
+        Gpu.Runtime.Host.HostElementwise.For(n, new RecordingOp(pieces));
+        var sorted = pieces.OrderBy(p => p.Start).ToList();
+        Assert.Equal(Gpu.Runtime.Host.HostThreads.Count, sorted.Count); // one piece a core
+        int next = 0;
+        foreach (var (start, count) in sorted)
+        {
+            Assert.Equal(next, start);
+            Assert.True(start % 64 == 0, $"piece at {start}");
+            next = start + count;
+        }
+
+        Assert.Equal(n, next);
+
+        var h = new Gpu.Kernels.AdamParameters
+        {
+            Lr = 1e-3f, Beta1 = 0.9f, OneMinusBeta1 = 0.1f, Beta2 = 0.999f, OneMinusBeta2 = 0.001f, Eps = 1e-8f,
+            WeightDecay = 0.01f, StepSize = 1e-2f, BiasCorrection2Sqrt = 0.0447f,
+        };
+        var g = Numerics.Random(n, 3);
+        float[] Step(IEnumerable<(int Start, int Count)> split)
+        {
+            var p = Numerics.Random(n, 1);
+            var m = Numerics.Random(n, 2, 0.1f);
+            var v = Numerics.Random(n, 4, 0.1f).Select(Math.Abs).ToArray();
+            foreach (var (start, count) in split)
+                Gpu.Runtime.Host.HostOps.Adam(p.AsSpan(start, count), g.AsSpan(start, count), m.AsSpan(start, count), v.AsSpan(start, count), [], h);
+            return p;
+        }
+
+        Assert.Equal(Step([(0, n)]), Step(sorted));
+    }
+
+    private readonly struct RecordingOp(System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)> pieces) : Gpu.Runtime.Host.IElementwiseOp
+    {
+        public void Run(int start, int count) => pieces.Add((start, count));
     }
 
     [Fact]

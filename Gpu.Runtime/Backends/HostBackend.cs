@@ -40,37 +40,37 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     public override void Relu(Tensor x, Tensor y)
     {
         Begin();
-        HostOps.Relu(x.HostSpan, y.HostSpan);
+        HostElementwise.For(y.Length, new ReluOp(x, y));
     }
 
     public override void ReluBackward(Tensor y, Tensor dy, Tensor dx)
     {
         Begin();
-        HostOps.ReluBackward(y.HostSpan, dy.HostSpan, dx.HostSpan);
+        HostElementwise.For(dx.Length, new ReluBackwardOp(y, dy, dx));
     }
 
     public override void Activation<TActivation>(TActivation f, Tensor x, Tensor y)
     {
         Begin();
-        HostLayers.Activation(f, x.HostSpan, y.HostSpan);
+        HostElementwise.For(y.Length, new ActivationOp<TActivation>(f, x, y));
     }
 
     public override void ActivationBackward<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx)
     {
         Begin();
-        HostLayers.ActivationBackward(f, x.HostSpan, y.HostSpan, dy.HostSpan, dx.HostSpan);
+        HostElementwise.For(dx.Length, new ActivationBackwardOp<TActivation>(f, x, y, dy, dx));
     }
 
     public override void Multiply(Tensor a, Tensor b, Tensor y)
     {
         Begin();
-        HostLayers.Multiply(a.HostSpan, b.HostSpan, y.HostSpan);
+        HostElementwise.For(y.Length, new MultiplyOp(a, b, y));
     }
 
     public override void DropoutMask(Tensor mask, ulong seed, long step, long offset, int threshold, float scale)
     {
         Begin();
-        HostLayers.DropoutMask(mask.HostSpan, seed, step, offset, threshold, scale);
+        HostElementwise.For(mask.Length, new DropoutMaskOp(mask, seed, step, offset, threshold, scale));
     }
 
     public override void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength)
@@ -138,13 +138,13 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
     {
         Begin();
-        HostOps.Adam(p.HostSpan, g.HostSpan, m.HostSpan, v.HostSpan, vmax is null ? [] : vmax.HostSpan, h);
+        HostElementwise.For(p.Length, new AdamOp(p, g, m, v, vmax, h));
     }
 
     public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
     {
         Begin();
-        HostOps.Sgd(p.HostSpan, g.HostSpan, buffer is null ? [] : buffer.HostSpan, h);
+        HostElementwise.For(p.Length, new SgdOp(p, g, buffer, h));
     }
 
     public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels)
@@ -191,4 +191,53 @@ internal sealed unsafe class HostBackend(Device device) : Backend
 
     // A forced kernel or a memset may still be queued on the stream: wait for it before touching memory here.
     private void Begin() => device.Accelerator.DefaultStream.Synchronize();
+
+    // The elementwise ops, each over a piece of its tensors (HostElementwise).
+    private readonly struct ReluOp(Tensor x, Tensor y) : IElementwiseOp
+    {
+        public void Run(int start, int count) => HostOps.Relu(x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct ReluBackwardOp(Tensor y, Tensor dy, Tensor dx) : IElementwiseOp
+    {
+        public void Run(int start, int count) =>
+            HostOps.ReluBackward(y.HostSpan.Slice(start, count), dy.HostSpan.Slice(start, count), dx.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct ActivationOp<TActivation>(TActivation f, Tensor x, Tensor y) : IElementwiseOp
+        where TActivation : unmanaged, IActivation
+    {
+        public void Run(int start, int count) => HostLayers.Activation(f, x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct ActivationBackwardOp<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx) : IElementwiseOp
+        where TActivation : unmanaged, IActivation
+    {
+        public void Run(int start, int count) => HostLayers.ActivationBackward(
+            f, x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count), dy.HostSpan.Slice(start, count), dx.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct MultiplyOp(Tensor a, Tensor b, Tensor y) : IElementwiseOp
+    {
+        public void Run(int start, int count) =>
+            HostLayers.Multiply(a.HostSpan.Slice(start, count), b.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct DropoutMaskOp(Tensor mask, ulong seed, long step, long offset, int threshold, float scale) : IElementwiseOp
+    {
+        public void Run(int start, int count) => HostLayers.DropoutMask(mask.HostSpan.Slice(start, count), seed, step, offset + start, threshold, scale);
+    }
+
+    private readonly struct AdamOp(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h) : IElementwiseOp
+    {
+        public void Run(int start, int count) => HostOps.Adam(
+            p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), m.HostSpan.Slice(start, count), v.HostSpan.Slice(start, count),
+            vmax is null ? [] : vmax.HostSpan.Slice(start, count), h);
+    }
+
+    private readonly struct SgdOp(Tensor p, Tensor g, Tensor? buffer, SgdParameters h) : IElementwiseOp
+    {
+        public void Run(int start, int count) =>
+            HostOps.Sgd(p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), buffer is null ? [] : buffer.HostSpan.Slice(start, count), h);
+    }
 }
