@@ -38,8 +38,9 @@ public struct PoolShape
 /// </code>
 /// Backward is written as a gather (each input element sums the output gradients of the windows
 /// that contain it), so overlapping windows need no atomics and results are deterministic. Max
-/// routes each gradient to the first maximum of its window and NaN counts as the maximum, as
-/// PyTorch does; the average counts every window element (no padding here).
+/// routes each gradient to the first maximum of its window, a NaN counting as the maximum and the
+/// last of several NaNs winning, as PyTorch's CPU kernel does; the average counts every window
+/// element (no padding here).
 /// </summary>
 public static class PoolingKernels
 {
@@ -62,8 +63,9 @@ public static class PoolingKernels
                 {
                     int at = (plane * s.Height + top + ki) * s.Width + left + kj;
                     float v = x[at];
-                    // A NaN becomes the maximum and stays it (comparisons with NaN are false).
-                    if (v > max || (float.IsNaN(v) && !float.IsNaN(max)))
+                    // As PyTorch's CPU kernel: a NaN is the maximum, and a later NaN takes over (its
+                    // index receives the gradient); among equal numbers the first stays.
+                    if (v > max || float.IsNaN(v))
                     {
                         max = v;
                         best = at;

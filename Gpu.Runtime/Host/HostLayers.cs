@@ -139,7 +139,7 @@ internal static unsafe class HostLayers
     private static void Consider(float* x, int at, ref Vector128<float> max, ref Vector128<int> best)
     {
         var v = Vector128.CreateScalarUnsafe(x[at]);
-        var take = Vector128.GreaterThan(v, max) | (~Vector128.Equals(v, v) & Vector128.Equals(max, max));
+        var take = Vector128.GreaterThan(v, max) | ~Vector128.Equals(v, v); // v > max, or v is NaN (as PoolingKernels)
         max = Vector128.ConditionalSelect(take, v, max);
         best = Vector128.ConditionalSelect(take.AsInt32(), Vector128.CreateScalarUnsafe(at), best);
     }
