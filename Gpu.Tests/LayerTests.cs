@@ -147,6 +147,61 @@ public sealed class LayerTests(DeviceFixture devices)
                 }
             }
         }
+
+        // Backward: each output gradient lands on its window's chosen input, in output order.
+        var g = Numerics.Random(y.Length, 6);
+        using var gradOutput = device.FromArray(g, batch, channels, outSize, outSize);
+        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, size, size); // overwritten, not added to
+        Ops.MaxPool2dBackward(gradOutput, indices, gradInput, kernel, stride);
+        var expected = new float[x.Length];
+        for (int o = 0; o < g.Length; o++)
+            expected[chosen[o]] += g[o];
+        Numerics.AssertClose(expected, gradInput.ToArray(), 1e-6, 1e-6, "max pool input gradient");
+    }
+
+    [SkippableTheory]
+    [InlineData("host", 64, 16, 16, 2, 2)]
+    [InlineData("host", 3, 5, 9, 3, 2)]
+    [InlineData("fast", 64, 16, 16, 2, 2)]
+    public void AvgPoolMatchesAPlainLoopForwardAndBackward(string profile, int batch, int channels, int size, int kernel, int stride)
+    {
+        // 64 x 16 x 16 x 16 is large enough for the host path to split the planes over cores.
+        var device = devices.Get(profile);
+        int outSize = (size - kernel) / stride + 1, planes = batch * channels;
+        var x = Numerics.Random(planes * size * size, 7);
+        var g = Numerics.Random(planes * outSize * outSize, 8);
+        using var input = device.FromArray(x, batch, channels, size, size);
+        using var output = device.Zeros(batch, channels, outSize, outSize);
+        using var gradOutput = device.FromArray(g, batch, channels, outSize, outSize);
+        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, size, size); // overwritten, not added to
+        Ops.AvgPool2d(input, output, kernel, stride);
+        Ops.AvgPool2dBackward(gradOutput, gradInput, kernel, stride);
+        var y = new float[g.Length];
+        var dx = new float[x.Length];
+        for (int plane = 0, o = 0; plane < planes; plane++)
+        {
+            for (int oh = 0; oh < outSize; oh++)
+            {
+                for (int ow = 0; ow < outSize; ow++, o++)
+                {
+                    double sum = 0;
+                    for (int ki = 0; ki < kernel; ki++)
+                    {
+                        for (int kj = 0; kj < kernel; kj++)
+                        {
+                            int at = (plane * size + oh * stride + ki) * size + ow * stride + kj;
+                            sum += x[at];
+                            dx[at] += g[o] / (kernel * kernel);
+                        }
+                    }
+
+                    y[o] = (float)(sum / (kernel * kernel));
+                }
+            }
+        }
+
+        Numerics.AssertClose(y, output.ToArray(), 1e-6, 1e-6, "avg pool output");
+        Numerics.AssertClose(dx, gradInput.ToArray(), 1e-6, 1e-6, "avg pool input gradient");
     }
 
     [Fact]

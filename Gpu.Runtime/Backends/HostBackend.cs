@@ -166,25 +166,25 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)
     {
         Begin();
-        HostLayers.MaxPool(x.HostPointer, y.HostPointer, indices.HostPointer, s);
+        HostPooling.MaxPool(x.HostPointer, y.HostPointer, indices.HostPointer, s);
     }
 
     public override void MaxPoolBackward(Tensor dy, IndexBuffer indices, Tensor dx, PoolShape s)
     {
         Begin();
-        HostLayers.MaxPoolBackward(dy.HostPointer, indices.HostPointer, dx.HostPointer, s, dx.Length, dy.Length);
+        HostPooling.MaxPoolBackward(dy.HostPointer, indices.HostPointer, dx.HostPointer, s);
     }
 
     public override void AvgPool(Tensor x, Tensor y, PoolShape s)
     {
         Begin();
-        HostLayers.AvgPool(x.HostPointer, y.HostPointer, s);
+        HostPooling.AvgPool(x.HostPointer, y.HostPointer, s);
     }
 
     public override void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s)
     {
         Begin();
-        HostLayers.AvgPoolBackward(dy.HostPointer, dx.HostPointer, s, dx.Length);
+        HostPooling.AvgPoolBackward(dy.HostPointer, dx.HostPointer, s);
     }
 
     public override void Dispose() => kernels?.Dispose();
