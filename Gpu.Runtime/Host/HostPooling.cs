@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Gpu.Kernels;
 
 namespace Gpu.Runtime.Host;
@@ -100,7 +101,14 @@ internal static unsafe class HostPooling
                 for (int oh = 0; oh < s.OutHeight; oh++)
                 {
                     int top = planeStart + 2 * oh * width;
-                    for (int ow = 0; ow < s.OutWidth; ow++, o++)
+                    int ow = 0;
+                    if (Avx2.IsSupported)
+                    {
+                        for (; ow + 8 <= s.OutWidth; ow += 8, o += 8)
+                            Max8(x, top + 2 * ow, width, y + o, indices + o);
+                    }
+
+                    for (; ow < s.OutWidth; ow++, o++)
                     {
                         int a = top + 2 * ow;
                         var best = Vector128.CreateScalarUnsafe(a);
@@ -114,6 +122,42 @@ internal static unsafe class HostPooling
                 }
             }
         }
+    }
+
+    // Eight 2x2 windows side by side, from 16 floats of two rows: each row's even and odd columns
+    // are split apart (in the shuffles' lane order, put right at the end), the left and right
+    // columns compared within each row, then the top winner with the bottom one. Window order is
+    // top-left, top-right, bottom-left, bottom-right, and each comparison keeps the earlier element
+    // unless the later one is greater or NaN, so this gives Consider's results, bit for bit.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Max8(float* x, int a, int width, float* y, int* indices)
+    {
+        var (topLeft, topRight) = Columns(x + a);
+        var (bottomLeft, bottomRight) = Columns(x + a + width);
+        var left = Vector256.Create(a) + Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
+        var bottom = left + Vector256.Create(width);
+        var (topMax, topIndex) = Later(topLeft, left, topRight, left + Vector256<int>.One);
+        var (bottomMax, bottomIndex) = Later(bottomLeft, bottom, bottomRight, bottom + Vector256<int>.One);
+        var (max, index) = Later(topMax, topIndex, bottomMax, bottomIndex);
+        Avx2.Permute4x64(max.AsDouble(), 0xD8).AsSingle().Store(y);
+        Avx2.Permute4x64(index.AsInt64(), 0xD8).AsInt32().Store(indices);
+    }
+
+    // The even and odd columns of 16 floats, in the lane order 0, 2, 8, 10, 4, 6, 12, 14 (and + 1).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Even, Vector256<float> Odd) Columns(float* row)
+    {
+        var low = Avx.LoadVector256(row);
+        var high = Avx.LoadVector256(row + 8);
+        return (Avx.Shuffle(low, high, 0x88), Avx.Shuffle(low, high, 0xDD));
+    }
+
+    // The later element where it is greater or NaN, else the earlier one (as Consider).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Value, Vector256<int> Index) Later(Vector256<float> first, Vector256<int> firstIndex, Vector256<float> second, Vector256<int> secondIndex)
+    {
+        var take = Vector256.GreaterThan(second, first) | ~Vector256.Equals(second, second);
+        return (Vector256.ConditionalSelect(take, second, first), Vector256.ConditionalSelect(take.AsInt32(), secondIndex, firstIndex));
     }
 
     private readonly struct MaxPoolBackwardOp(float* dy, int* indices, float* dx, PoolShape s) : IPlanesOp
@@ -134,11 +178,21 @@ internal static unsafe class HostPooling
         public void Run(int firstPlane, int endPlane)
         {
             float inverse = 1f / (s.KernelSize * s.KernelSize);
+            bool vectors = s.KernelSize == 2 && s.Stride == 2 && Avx2.IsSupported;
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
                 for (int oh = 0; oh < s.OutHeight; oh++)
                 {
-                    for (int ow = 0; ow < s.OutWidth; ow++)
+                    int ow = 0;
+                    if (vectors)
+                    {
+                        long first = ((long)plane * s.Height + 2 * oh) * s.Width;
+                        float* target = y + ((long)plane * s.OutHeight + oh) * s.OutWidth;
+                        for (; ow + 8 <= s.OutWidth; ow += 8)
+                            Mean8(x + first + 2 * ow, s.Width, target + ow);
+                    }
+
+                    for (; ow < s.OutWidth; ow++)
                     {
                         float sum = 0f;
                         for (int ki = 0; ki < s.KernelSize; ki++)
@@ -153,6 +207,17 @@ internal static unsafe class HostPooling
                 }
             }
         }
+    }
+
+    // Eight 2x2 means side by side, summed from zero in the scalar loop's order (top-left,
+    // top-right, bottom-left, bottom-right), so the bits are the same (signed zeros included).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Mean8(float* topLeft, int width, float* y)
+    {
+        var (left, right) = Columns(topLeft);
+        var (bottomLeft, bottomRight) = Columns(topLeft + width);
+        var mean = (Vector256<float>.Zero + left + right + bottomLeft + bottomRight) * 0.25f;
+        Avx2.Permute4x64(mean.AsDouble(), 0xD8).AsSingle().Store(y);
     }
 
     private readonly struct AvgPoolBackwardOp(float* dy, float* dx, PoolShape s) : IPlanesOp
