@@ -100,20 +100,24 @@ public sealed class LayerTests(DeviceFixture devices)
         return (output.ToArray(), gradWeight.ToArray(), gradBias.ToArray(), gradInput.ToArray());
     }
 
+    // Pooling shapes (profile, batch, channels, size, kernel, stride): 64 x 16 x 16 x 16 is large
+    // enough for the host path to split the planes over cores; 37 x 37 pools 18 windows a row at
+    // 2x2, two runs of eight in vectors and two one at a time; 3x3 windows at stride 2 take the
+    // general loop. The kernels (fast) run the first two.
+    public static TheoryData<string, int, int, int, int, int> PoolingShapes => new()
+    {
+        { "host", 64, 16, 16, 2, 2 }, { "host", 3, 5, 9, 3, 2 }, { "host", 2, 3, 37, 2, 2 },
+        { "fast", 64, 16, 16, 2, 2 }, { "fast", 3, 5, 9, 3, 2 },
+    };
+
     [SkippableTheory]
-    [InlineData("host", 64, 16, 16, 2, 2)]
-    [InlineData("host", 3, 5, 9, 3, 2)]
-    [InlineData("host", 2, 3, 37, 2, 2)]
-    [InlineData("fast", 64, 16, 16, 2, 2)]
-    [InlineData("fast", 3, 5, 9, 3, 2)]
+    [MemberData(nameof(PoolingShapes))]
     public void MaxPoolTakesTheFirstMaximumOfEachWindowAndTheLastNaNAsPyTorchDoes(string profile, int batch, int channels, int size, int kernel, int stride)
     {
         // After a ReLU most windows tie (zeros): the first maximum in window order must win, as in
         // PyTorch's strict comparison, and a NaN wins over any number, a later NaN over an earlier
         // one (PyTorch's CPU kernel: `val > maxval || isnan(val)`; max_pool2d of [NaN, 1, NaN, 2]
         // gives index 2 in torch 1.13). Values from {0, 1, 2} and some NaNs make ties everywhere.
-        // 64 x 16 x 16 x 16 is large enough for the host path to split the planes over cores; 37 x 37
-        // pools 18 windows a row, two runs of eight in vectors and two one at a time.
         var device = devices.Get(profile);
         var random = new Random(5);
         var x = new float[batch * channels * size * size];
@@ -162,14 +166,9 @@ public sealed class LayerTests(DeviceFixture devices)
     }
 
     [SkippableTheory]
-    [InlineData("host", 64, 16, 16, 2, 2)]
-    [InlineData("host", 3, 5, 9, 3, 2)]
-    [InlineData("host", 2, 3, 37, 2, 2)]
-    [InlineData("fast", 64, 16, 16, 2, 2)]
+    [MemberData(nameof(PoolingShapes))]
     public void AvgPoolMatchesAPlainLoopForwardAndBackward(string profile, int batch, int channels, int size, int kernel, int stride)
     {
-        // 64 x 16 x 16 x 16 is large enough for the host path to split the planes over cores; 37 x 37
-        // pools 18 windows a row, two runs of eight in vectors and two one at a time.
         var device = devices.Get(profile);
         int outSize = (size - kernel) / stride + 1, planes = batch * channels;
         var x = Numerics.Random(planes * size * size, 7);
