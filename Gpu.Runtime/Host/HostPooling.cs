@@ -51,10 +51,6 @@ internal static unsafe class HostPooling
 
     private readonly struct MaxPoolOp(float* x, float* y, int* indices, PoolShape s) : IPlanesOp
     {
-        private readonly float* x = x, y = y;
-        private readonly int* indices = indices;
-        private readonly PoolShape s = s;
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int firstPlane, int endPlane)
         {
