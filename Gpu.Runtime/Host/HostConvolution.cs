@@ -187,14 +187,16 @@ internal static unsafe class HostConvolution
     // dx's convolution weights: flipped[(o, ki, kj), c] = w[o, c, k - 1 - ki, k - 1 - kj], the B (out k k, C) of its product.
     private static void FlipWeights(float* w, float* flipped, ConvShape s, int outChannels)
     {
+        // Written in order (a row of C floats at a time); reading w with a stride of k k floats.
         int k = s.KernelSize, kk = k * k;
         for (int o = 0; o < outChannels; o++)
         {
-            for (int c = 0; c < s.Channels; c++)
+            for (int i = 0; i < kk; i++)
             {
-                float* kernel = w + ((long)o * s.Channels + c) * kk;
-                for (int i = 0; i < kk; i++)
-                    flipped[((long)o * kk + i) * s.Channels + c] = kernel[kk - 1 - i];
+                float* source = w + (long)o * s.Channels * kk + (kk - 1 - i);
+                float* target = flipped + ((long)o * kk + i) * s.Channels;
+                for (int c = 0; c < s.Channels; c++)
+                    target[c] = source[c * kk];
             }
         }
     }
