@@ -100,19 +100,22 @@ public sealed class LayerTests(DeviceFixture devices)
         return (output.ToArray(), gradWeight.ToArray(), gradBias.ToArray(), gradInput.ToArray());
     }
 
-    // Pooling shapes (profile, batch, channels, size, kernel, stride): 64 x 16 x 16 x 16 is large
-    // enough for the host path to split the planes over cores; 37 x 37 pools 18 windows a row at
-    // 2x2, two runs of eight in vectors and two one at a time; 3x3 windows at stride 2 take the
-    // general loop. The kernels (fast) run the first two.
-    public static TheoryData<string, int, int, int, int, int> PoolingShapes => new()
+    // Pooling shapes (profile, batch, channels, height, width, kernel, stride). At 2x2: 64 x 16 x
+    // 16 x 16 is large enough for the host path to split the planes over cores; 37 x 37 pools 18
+    // windows a row, two runs of eight in vectors and two one at a time; 8 x 8 maps pool two rows
+    // of four windows a vector (1,024 x 4 of them split over cores), and 6 x 9 leaves an odd row
+    // to go one window at a time. 3x3 windows at stride 2 take the general loop. The kernels (fast)
+    // run the first two.
+    public static TheoryData<string, int, int, int, int, int, int> PoolingShapes => new()
     {
-        { "host", 64, 16, 16, 2, 2 }, { "host", 3, 5, 9, 3, 2 }, { "host", 2, 3, 37, 2, 2 },
-        { "fast", 64, 16, 16, 2, 2 }, { "fast", 3, 5, 9, 3, 2 },
+        { "host", 64, 16, 16, 16, 2, 2 }, { "host", 3, 5, 9, 9, 3, 2 }, { "host", 2, 3, 37, 37, 2, 2 },
+        { "host", 1024, 4, 8, 8, 2, 2 }, { "host", 3, 5, 6, 9, 2, 2 },
+        { "fast", 64, 16, 16, 16, 2, 2 }, { "fast", 3, 5, 9, 9, 3, 2 },
     };
 
     [SkippableTheory]
     [MemberData(nameof(PoolingShapes))]
-    public void MaxPoolTakesTheFirstMaximumOfEachWindowAndTheLastNaNAsPyTorchDoes(string profile, int batch, int channels, int size, int kernel, int stride)
+    public void MaxPoolTakesTheFirstMaximumOfEachWindowAndTheLastNaNAsPyTorchDoes(string profile, int batch, int channels, int height, int width, int kernel, int stride)
     {
         // After a ReLU most windows tie (zeros): the first maximum in window order must win, as in
         // PyTorch's strict comparison, and a NaN wins over any number, a later NaN over an earlier
@@ -120,12 +123,12 @@ public sealed class LayerTests(DeviceFixture devices)
         // gives index 2 in torch 1.13). Values from {0, 1, 2} and some NaNs make ties everywhere.
         var device = devices.Get(profile);
         var random = new Random(5);
-        var x = new float[batch * channels * size * size];
+        var x = new float[batch * channels * height * width];
         for (int i = 0; i < x.Length; i++)
             x[i] = random.Next(12) == 0 ? float.NaN : random.Next(3);
-        int outSize = (size - kernel) / stride + 1;
-        using var input = device.FromArray(x, batch, channels, size, size);
-        using var output = device.Zeros(batch, channels, outSize, outSize);
+        int outHeight = (height - kernel) / stride + 1, outWidth = (width - kernel) / stride + 1;
+        using var input = device.FromArray(x, batch, channels, height, width);
+        using var output = device.Zeros(batch, channels, outHeight, outWidth);
         using var indices = device.AllocateIndices(output.Length);
         Ops.MaxPool2d(input, output, indices, kernel, stride);
         var y = output.ToArray();
@@ -133,16 +136,16 @@ public sealed class LayerTests(DeviceFixture devices)
         var chosen = indices.HostSpan.ToArray(); // CPU devices only, like the profiles above
         for (int plane = 0, o = 0; plane < batch * channels; plane++)
         {
-            for (int oh = 0; oh < outSize; oh++)
+            for (int oh = 0; oh < outHeight; oh++)
             {
-                for (int ow = 0; ow < outSize; ow++, o++)
+                for (int ow = 0; ow < outWidth; ow++, o++)
                 {
                     int best = -1;
                     for (int ki = 0; ki < kernel; ki++)
                     {
                         for (int kj = 0; kj < kernel; kj++)
                         {
-                            int at = (plane * size + oh * stride + ki) * size + ow * stride + kj;
+                            int at = (plane * height + oh * stride + ki) * width + ow * stride + kj;
                             if (best < 0 || float.IsNaN(x[at]) || x[at] > x[best])
                                 best = at;
                         }
@@ -156,8 +159,8 @@ public sealed class LayerTests(DeviceFixture devices)
 
         // Backward: each output gradient lands on its window's chosen input, in output order.
         var g = Numerics.Random(y.Length, 6);
-        using var gradOutput = device.FromArray(g, batch, channels, outSize, outSize);
-        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, size, size); // overwritten, not added to
+        using var gradOutput = device.FromArray(g, batch, channels, outHeight, outWidth);
+        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, height, width); // overwritten, not added to
         Ops.MaxPool2dBackward(gradOutput, indices, gradInput, kernel, stride);
         var expected = new float[x.Length];
         for (int o = 0; o < g.Length; o++)
@@ -167,32 +170,32 @@ public sealed class LayerTests(DeviceFixture devices)
 
     [SkippableTheory]
     [MemberData(nameof(PoolingShapes))]
-    public void AvgPoolMatchesAPlainLoopForwardAndBackward(string profile, int batch, int channels, int size, int kernel, int stride)
+    public void AvgPoolMatchesAPlainLoopForwardAndBackward(string profile, int batch, int channels, int height, int width, int kernel, int stride)
     {
         var device = devices.Get(profile);
-        int outSize = (size - kernel) / stride + 1, planes = batch * channels;
-        var x = Numerics.Random(planes * size * size, 7);
-        var g = Numerics.Random(planes * outSize * outSize, 8);
-        using var input = device.FromArray(x, batch, channels, size, size);
-        using var output = device.Zeros(batch, channels, outSize, outSize);
-        using var gradOutput = device.FromArray(g, batch, channels, outSize, outSize);
-        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, size, size); // overwritten, not added to
+        int outHeight = (height - kernel) / stride + 1, outWidth = (width - kernel) / stride + 1, planes = batch * channels;
+        var x = Numerics.Random(planes * height * width, 7);
+        var g = Numerics.Random(planes * outHeight * outWidth, 8);
+        using var input = device.FromArray(x, batch, channels, height, width);
+        using var output = device.Zeros(batch, channels, outHeight, outWidth);
+        using var gradOutput = device.FromArray(g, batch, channels, outHeight, outWidth);
+        using var gradInput = device.FromArray(Numerics.Random(x.Length, 9), batch, channels, height, width); // overwritten, not added to
         Ops.AvgPool2d(input, output, kernel, stride);
         Ops.AvgPool2dBackward(gradOutput, gradInput, kernel, stride);
         var y = new float[g.Length];
         var dx = new float[x.Length];
         for (int plane = 0, o = 0; plane < planes; plane++)
         {
-            for (int oh = 0; oh < outSize; oh++)
+            for (int oh = 0; oh < outHeight; oh++)
             {
-                for (int ow = 0; ow < outSize; ow++, o++)
+                for (int ow = 0; ow < outWidth; ow++, o++)
                 {
                     double sum = 0;
                     for (int ki = 0; ki < kernel; ki++)
                     {
                         for (int kj = 0; kj < kernel; kj++)
                         {
-                            int at = (plane * size + oh * stride + ki) * size + ow * stride + kj;
+                            int at = (plane * height + oh * stride + ki) * width + ow * stride + kj;
                             sum += x[at];
                             dx[at] += g[o] / (kernel * kernel);
                         }

@@ -85,11 +85,24 @@ internal static unsafe class HostPooling
             }
         }
 
-        // The common 2x2, stride-2 window, unrolled: the same comparisons in the same order as the general loop.
+        // The common 2x2, stride-2 window, unrolled: the same comparisons in the same order as the
+        // general loop. Rows of 8 or more windows go eight at a time through vectors; rows of four
+        // (8x8 maps) two rows at a time where the rows run on from plane to plane (even heights).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Planes2x2(int firstPlane, int endPlane)
         {
             int width = s.Width;
+            if (Avx2.IsSupported && s.OutWidth == 4 && s.Height == 2 * s.OutHeight)
+            {
+                // Output row r reads input rows 2r and 2r + 1 of the planes laid end to end.
+                int row = firstPlane * s.OutHeight, endRow = endPlane * s.OutHeight;
+                for (; row + 2 <= endRow; row += 2)
+                    Max8(x, 2 * row * width, (2 * row + 2) * width, width, y + 4 * row, indices + 4 * row);
+                for (int ow = 0; row < endRow && ow < 4; ow++)
+                    One(2 * row * width + 2 * ow, 4 * row + ow);
+                return;
+            }
+
             int o = firstPlane * s.OutHeight * s.OutWidth;
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
@@ -101,36 +114,42 @@ internal static unsafe class HostPooling
                     if (Avx2.IsSupported)
                     {
                         for (; ow + 8 <= s.OutWidth; ow += 8, o += 8)
-                            Max8(x, top + 2 * ow, width, y + o, indices + o);
+                            Max8(x, top + 2 * ow, top + 2 * ow + 8, width, y + o, indices + o);
                     }
 
                     for (; ow < s.OutWidth; ow++, o++)
-                    {
-                        int a = top + 2 * ow;
-                        var best = Vector128.CreateScalarUnsafe(a);
-                        var max = Vector128.CreateScalarUnsafe(x[a]);
-                        Consider(x, a + 1, ref max, ref best);
-                        Consider(x, a + width, ref max, ref best);
-                        Consider(x, a + width + 1, ref max, ref best);
-                        y[o] = max.ToScalar();
-                        indices[o] = best.ToScalar();
-                    }
+                        One(top + 2 * ow, o);
                 }
             }
         }
+
+        // The window whose top-left element is x[a], into output o.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void One(int a, int o)
+        {
+            int width = s.Width;
+            var best = Vector128.CreateScalarUnsafe(a);
+            var max = Vector128.CreateScalarUnsafe(x[a]);
+            Consider(x, a + 1, ref max, ref best);
+            Consider(x, a + width, ref max, ref best);
+            Consider(x, a + width + 1, ref max, ref best);
+            y[o] = max.ToScalar();
+            indices[o] = best.ToScalar();
+        }
     }
 
-    // Eight 2x2 windows side by side, from 16 floats of two rows: each row's even and odd columns
-    // are split apart (in the shuffles' lane order, put right at the end), the left and right
-    // columns compared within each row, then the top winner with the bottom one. Window order is
-    // top-left, top-right, bottom-left, bottom-right, and each comparison keeps the earlier element
-    // unless the later one is greater or NaN, so this gives Consider's results, bit for bit.
+    // Eight 2x2 windows, four with their top-left elements at x[a], x[a + 2], ... and four at
+    // x[b], x[b + 2], ... (b = a + 8 for eight side by side): each row's even and odd columns are
+    // split apart (in the shuffles' lane order, put right at the end), the left and right columns
+    // compared within each row, then the top winner with the bottom one. Window order is top-left,
+    // top-right, bottom-left, bottom-right, and each comparison keeps the earlier element unless
+    // the later one is greater or NaN, so this gives Consider's results, bit for bit.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Max8(float* x, int a, int width, float* y, int* indices)
+    private static void Max8(float* x, int a, int b, int width, float* y, int* indices)
     {
-        var (topLeft, topRight) = Columns(x + a);
-        var (bottomLeft, bottomRight) = Columns(x + a + width);
-        var left = Vector256.Create(a) + Vector256.Create(0, 2, 8, 10, 4, 6, 12, 14);
+        var (topLeft, topRight) = Columns(x + a, x + b);
+        var (bottomLeft, bottomRight) = Columns(x + a + width, x + b + width);
+        var left = Vector256.Create(a, a + 2, b, b + 2, a + 4, a + 6, b + 4, b + 6);
         var bottom = left + Vector256.Create(width);
         var (topMax, topIndex) = Later(topLeft, left, topRight, left + Vector256<int>.One);
         var (bottomMax, bottomIndex) = Later(bottomLeft, bottom, bottomRight, bottom + Vector256<int>.One);
@@ -139,13 +158,14 @@ internal static unsafe class HostPooling
         Avx2.Permute4x64(index.AsInt64(), 0xD8).AsInt32().Store(indices);
     }
 
-    // The even and odd columns of 16 floats, in the lane order 0, 2, 8, 10, 4, 6, 12, 14 (and + 1).
+    // The even and odd columns of 8 floats at low and 8 at high, in the lane order low 0, 2,
+    // high 0, 2, low 4, 6, high 4, 6 (and + 1).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Even, Vector256<float> Odd) Columns(float* row)
+    private static (Vector256<float> Even, Vector256<float> Odd) Columns(float* low, float* high)
     {
-        var low = Avx.LoadVector256(row);
-        var high = Avx.LoadVector256(row + 8);
-        return (Avx.Shuffle(low, high, 0x88), Avx.Shuffle(low, high, 0xDD));
+        var first = Avx.LoadVector256(low);
+        var second = Avx.LoadVector256(high);
+        return (Avx.Shuffle(first, second, 0x88), Avx.Shuffle(first, second, 0xDD));
     }
 
     // The later element where it is greater or NaN, else the earlier one (as Consider).
@@ -175,6 +195,18 @@ internal static unsafe class HostPooling
         {
             float inverse = 1f / (s.KernelSize * s.KernelSize);
             bool vectors = s.KernelSize == 2 && s.Stride == 2 && Avx2.IsSupported;
+            if (vectors && s.OutWidth == 4 && s.Height == 2 * s.OutHeight)
+            {
+                // Two rows of four windows a vector, as max pooling's Planes2x2. With an odd row
+                // left over, the loop below redoes the last plane (the same sums, the same bits).
+                int row = firstPlane * s.OutHeight, endRow = endPlane * s.OutHeight;
+                for (; row + 2 <= endRow; row += 2)
+                    Mean8(x + 2L * row * s.Width, x + (2L * row + 2) * s.Width, s.Width, y + 4L * row);
+                if (row == endRow)
+                    return;
+                firstPlane = endPlane - 1;
+            }
+
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
                 for (int oh = 0; oh < s.OutHeight; oh++)
@@ -185,7 +217,7 @@ internal static unsafe class HostPooling
                         long first = ((long)plane * s.Height + 2 * oh) * s.Width;
                         float* target = y + ((long)plane * s.OutHeight + oh) * s.OutWidth;
                         for (; ow + 8 <= s.OutWidth; ow += 8)
-                            Mean8(x + first + 2 * ow, s.Width, target + ow);
+                            Mean8(x + first + 2 * ow, x + first + 2 * ow + 8, s.Width, target + ow);
                     }
 
                     for (; ow < s.OutWidth; ow++)
@@ -205,13 +237,14 @@ internal static unsafe class HostPooling
         }
     }
 
-    // Eight 2x2 means side by side, summed from zero in the scalar loop's order (top-left,
-    // top-right, bottom-left, bottom-right), so the bits are the same (signed zeros included).
+    // Eight 2x2 means, four whose top-left elements start at low and four at high (high = low + 8
+    // for eight side by side), summed from zero in the scalar loop's order (top-left, top-right,
+    // bottom-left, bottom-right), so the bits are the same (signed zeros included).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Mean8(float* topLeft, int width, float* y)
+    private static void Mean8(float* low, float* high, int width, float* y)
     {
-        var (left, right) = Columns(topLeft);
-        var (bottomLeft, bottomRight) = Columns(topLeft + width);
+        var (left, right) = Columns(low, high);
+        var (bottomLeft, bottomRight) = Columns(low + width, high + width);
         var mean = (Vector256<float>.Zero + left + right + bottomLeft + bottomRight) * 0.25f;
         Avx2.Permute4x64(mean.AsDouble(), 0xD8).AsSingle().Store(y);
     }
