@@ -72,7 +72,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         Assert.Equal(Step([(0, n)]), Step(sorted));
     }
 
-    private readonly struct RecordingOp(System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)> pieces) : Gpu.Runtime.Host.IElementwiseOp
+    private readonly struct RecordingOp(System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)> pieces) : Gpu.Runtime.Host.IRangeOp
     {
         public void Run(int start, int count) => pieces.Add((start, count));
     }

@@ -193,49 +193,49 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     private void Begin() => device.Accelerator.DefaultStream.Synchronize();
 
     // The elementwise ops, each over a piece of its tensors (HostElementwise).
-    private readonly struct ReluOp(Tensor x, Tensor y) : IElementwiseOp
+    private readonly struct ReluOp(Tensor x, Tensor y) : IRangeOp
     {
         public void Run(int start, int count) => HostOps.Relu(x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
     }
 
-    private readonly struct ReluBackwardOp(Tensor y, Tensor dy, Tensor dx) : IElementwiseOp
+    private readonly struct ReluBackwardOp(Tensor y, Tensor dy, Tensor dx) : IRangeOp
     {
         public void Run(int start, int count) =>
             HostOps.ReluBackward(y.HostSpan.Slice(start, count), dy.HostSpan.Slice(start, count), dx.HostSpan.Slice(start, count));
     }
 
-    private readonly struct ActivationOp<TActivation>(TActivation f, Tensor x, Tensor y) : IElementwiseOp
+    private readonly struct ActivationOp<TActivation>(TActivation f, Tensor x, Tensor y) : IRangeOp
         where TActivation : unmanaged, IActivation
     {
         public void Run(int start, int count) => HostLayers.Activation(f, x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
     }
 
-    private readonly struct ActivationBackwardOp<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx) : IElementwiseOp
+    private readonly struct ActivationBackwardOp<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx) : IRangeOp
         where TActivation : unmanaged, IActivation
     {
         public void Run(int start, int count) => HostLayers.ActivationBackward(
             f, x.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count), dy.HostSpan.Slice(start, count), dx.HostSpan.Slice(start, count));
     }
 
-    private readonly struct MultiplyOp(Tensor a, Tensor b, Tensor y) : IElementwiseOp
+    private readonly struct MultiplyOp(Tensor a, Tensor b, Tensor y) : IRangeOp
     {
         public void Run(int start, int count) =>
             HostLayers.Multiply(a.HostSpan.Slice(start, count), b.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
     }
 
-    private readonly struct DropoutMaskOp(Tensor mask, ulong seed, long step, long offset, int threshold, float scale) : IElementwiseOp
+    private readonly struct DropoutMaskOp(Tensor mask, ulong seed, long step, long offset, int threshold, float scale) : IRangeOp
     {
         public void Run(int start, int count) => HostLayers.DropoutMask(mask.HostSpan.Slice(start, count), seed, step, offset + start, threshold, scale);
     }
 
-    private readonly struct AdamOp(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h) : IElementwiseOp
+    private readonly struct AdamOp(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h) : IRangeOp
     {
         public void Run(int start, int count) => HostOps.Adam(
             p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), m.HostSpan.Slice(start, count), v.HostSpan.Slice(start, count),
             vmax is null ? [] : vmax.HostSpan.Slice(start, count), h);
     }
 
-    private readonly struct SgdOp(Tensor p, Tensor g, Tensor? buffer, SgdParameters h) : IElementwiseOp
+    private readonly struct SgdOp(Tensor p, Tensor g, Tensor? buffer, SgdParameters h) : IRangeOp
     {
         public void Run(int start, int count) =>
             HostOps.Sgd(p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), buffer is null ? [] : buffer.HostSpan.Slice(start, count), h);

@@ -1,15 +1,10 @@
 namespace Gpu.Runtime.Host;
 
-/// <summary>An elementwise host op over the elements [start, start + count) of its tensors.</summary>
-internal interface IElementwiseOp
-{
-    void Run(int start, int count);
-}
-
 /// <summary>
-/// Runs elementwise host ops on large tensors over all cores, one contiguous piece per core. Each
-/// element is computed alone and the pieces start at multiples of 64 elements, so the vector loops
-/// see the same elements as in one piece, and the results do not depend on the number of cores.
+/// Elementwise host ops (ReLU, activations, dropout, the fused optimizers) on large tensors over all
+/// cores (<see cref="HostRanges"/>). The pieces start at multiples of 64 elements, so the vector
+/// loops leave the same elements to their scalar tails as in one piece, and the results do not
+/// depend on the number of cores.
 /// </summary>
 internal static class HostElementwise
 {
@@ -21,26 +16,6 @@ internal static class HostElementwise
     private const int Alignment = 64;
 
     public static void For<TOp>(int length, TOp op)
-        where TOp : struct, IElementwiseOp
-    {
-        if (HostThreads.Count == 1 || length < ParallelLength)
-            op.Run(0, length);
-        else
-            Split(length, op);
-    }
-
-    // Apart from For, so that the sequential path allocates nothing (the lambda's closure is made here).
-    private static void Split<TOp>(int length, TOp op)
-        where TOp : struct, IElementwiseOp
-    {
-        int pieces = HostThreads.Count;
-        Parallel.For(0, pieces, HostThreads.Options, piece =>
-        {
-            int start = Boundary(piece, pieces, length), end = Boundary(piece + 1, pieces, length);
-            op.Run(start, end - start);
-        });
-    }
-
-    private static int Boundary(int piece, int pieces, int length) =>
-        piece == pieces ? length : (int)((long)piece * length / pieces / Alignment * Alignment);
+        where TOp : struct, IRangeOp =>
+        HostRanges.For(length, length >= ParallelLength, Alignment, op);
 }

@@ -77,7 +77,9 @@ internal static unsafe partial class HostMatMul
     public static void RunIndirect(float* a, int* rowOffsets, int* depthOffsets, float* b, float* c, float* bias, MatMulShape s)
     {
         // Not the tall kernel: it packs A by strides.
-        var kernel = Choose(s) == Kernel.Tall ? Kernel.Wide : Choose(s);
+        var kernel = Choose(s);
+        if (kernel == Kernel.Tall)
+            kernel = Kernel.Wide;
         Run(kernel, a, b, c, bias, s, new IndirectA(rowOffsets, depthOffsets), mayParallelise: false);
     }
 

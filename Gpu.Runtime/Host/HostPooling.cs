@@ -25,35 +25,20 @@ internal static unsafe class HostPooling
 
     public static void AvgPoolBackward(float* dy, float* dx, PoolShape s) => ForPlanes(s, new AvgPoolBackwardOp(dy, dx, s));
 
-    private interface IPlanesOp
-    {
-        void Run(int firstPlane, int endPlane);
-    }
-
+    // Each plane alone, the planes of a large batch one piece per core.
     private static void ForPlanes<TOp>(PoolShape s, TOp op)
-        where TOp : struct, IPlanesOp
+        where TOp : struct, IRangeOp
     {
         int planes = s.Batch * s.Channels;
-        if ((long)planes * s.Height * s.Width >= ParallelInputs && HostThreads.Count > 1 && planes > 1)
-            Split(planes, op);
-        else
-            op.Run(0, planes);
+        HostRanges.For(planes, (long)planes * s.Height * s.Width >= ParallelInputs, 1, op);
     }
 
-    // Apart from ForPlanes, so that the sequential path allocates nothing (the lambda's closure is made here).
-    private static void Split<TOp>(int planes, TOp op)
-        where TOp : struct, IPlanesOp
-    {
-        int chunks = Math.Min(planes, 4 * HostThreads.Count);
-        Parallel.For(0, chunks, HostThreads.Options, chunk =>
-            op.Run((int)((long)chunk * planes / chunks), (int)((long)(chunk + 1) * planes / chunks)));
-    }
-
-    private readonly struct MaxPoolOp(float* x, float* y, int* indices, PoolShape s) : IPlanesOp
+    private readonly struct MaxPoolOp(float* x, float* y, int* indices, PoolShape s) : IRangeOp
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int firstPlane, int endPlane)
+        public void Run(int firstPlane, int planes)
         {
+            int endPlane = firstPlane + planes;
             if (s.KernelSize == 2 && s.Stride == 2)
             {
                 Planes2x2(firstPlane, endPlane);
@@ -176,11 +161,12 @@ internal static unsafe class HostPooling
         return (Vector256.ConditionalSelect(take, second, first), Vector256.ConditionalSelect(take.AsInt32(), secondIndex, firstIndex));
     }
 
-    private readonly struct MaxPoolBackwardOp(float* dy, int* indices, float* dx, PoolShape s) : IPlanesOp
+    private readonly struct MaxPoolBackwardOp(float* dy, int* indices, float* dx, PoolShape s) : IRangeOp
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int firstPlane, int endPlane)
+        public void Run(int firstPlane, int planes)
         {
+            int endPlane = firstPlane + planes;
             long inputs = (long)s.Height * s.Width, outputs = (long)s.OutHeight * s.OutWidth;
             new Span<float>(dx + firstPlane * inputs, (int)((endPlane - firstPlane) * inputs)).Clear();
             for (long o = firstPlane * outputs; o < endPlane * outputs; o++)
@@ -188,11 +174,12 @@ internal static unsafe class HostPooling
         }
     }
 
-    private readonly struct AvgPoolOp(float* x, float* y, PoolShape s) : IPlanesOp
+    private readonly struct AvgPoolOp(float* x, float* y, PoolShape s) : IRangeOp
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int firstPlane, int endPlane)
+        public void Run(int firstPlane, int planes)
         {
+            int endPlane = firstPlane + planes;
             float inverse = 1f / (s.KernelSize * s.KernelSize);
             bool vectors = s.KernelSize == 2 && s.Stride == 2 && Avx2.IsSupported;
             if (vectors && s.OutWidth == 4 && s.Height == 2 * s.OutHeight)
@@ -249,11 +236,12 @@ internal static unsafe class HostPooling
         Avx2.Permute4x64(mean.AsDouble(), 0xD8).AsSingle().Store(y);
     }
 
-    private readonly struct AvgPoolBackwardOp(float* dy, float* dx, PoolShape s) : IPlanesOp
+    private readonly struct AvgPoolBackwardOp(float* dy, float* dx, PoolShape s) : IRangeOp
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int firstPlane, int endPlane)
+        public void Run(int firstPlane, int planes)
         {
+            int endPlane = firstPlane + planes;
             float inverse = 1f / (s.KernelSize * s.KernelSize);
             long inputs = (long)s.Height * s.Width;
             new Span<float>(dx + firstPlane * inputs, (int)((endPlane - firstPlane) * inputs)).Clear();
