@@ -180,6 +180,8 @@ public sealed class Device : IDisposable
     /// <summary>How many kernels have been compiled on this device so far.</summary>
     public int CompiledKernels => backend.CompiledKernels;
 
+    private const int CacheLineFloats = 16;
+
     /// <summary>A new zero-filled tensor that owns its memory.</summary>
     public Tensor Zeros(params int[] shape) => Zeros(new TensorShape(shape), null);
 
@@ -187,9 +189,13 @@ public sealed class Device : IDisposable
     public Tensor Zeros(TensorShape shape, string? name)
     {
         ThrowIfDisposed();
-        var buffer = Accelerator.Allocate1D<float>(Math.Max(shape.Length, 1));
+        // On the CPU a tensor starts on a 64-byte boundary (a cache line, one AVX-512 vector): ILGPU's
+        // CPU buffers are 16-byte aligned, and a vector load or store across two lines costs two.
+        int slack = Accelerator is CPUAccelerator ? CacheLineFloats - 1 : 0;
+        var buffer = Accelerator.Allocate1D<float>(Math.Max(shape.Length, 1) + slack);
         buffer.MemSetToZero(Stream);
-        return new Tensor(this, buffer, shape, name);
+        long start = slack == 0 ? 0 : (-buffer.NativePtr.ToInt64() & (CacheLineFloats * sizeof(float) - 1)) / sizeof(float);
+        return new Tensor(this, buffer, start, shape, name);
     }
 
     /// <summary>A new tensor holding a copy of <paramref name="data"/> with the given shape.</summary>

@@ -22,10 +22,12 @@ public sealed class Tensor : IDisposable
     private readonly long offset;
     private bool disposed;
 
-    internal Tensor(Device device, MemoryBuffer1D<float, Stride1D.Dense> buffer, TensorShape shape, string? name)
+    // `start`: where the tensor begins in its buffer (the CPU device aligns it, Device.Zeros).
+    internal Tensor(Device device, MemoryBuffer1D<float, Stride1D.Dense> buffer, long start, TensorShape shape, string? name)
     {
         Device = device;
         this.buffer = buffer;
+        offset = start;
         Shape = shape;
         Name = name;
     }
@@ -57,7 +59,7 @@ public sealed class Tensor : IDisposable
     public bool IsDisposed => disposed || (parent?.IsDisposed ?? Device.IsDisposed);
 
     /// <summary>Offset in elements from the start of the owning buffer.</summary>
-    internal long RootOffset => parent is null ? 0 : parent.RootOffset + offset;
+    internal long RootOffset => parent is null ? offset : parent.RootOffset + offset;
 
     /// <summary>The owning buffer's identity, to detect aliasing between operands.</summary>
     internal object Root => parent?.Root ?? buffer!;
@@ -68,7 +70,7 @@ public sealed class Tensor : IDisposable
         get
         {
             ThrowIfDisposed();
-            return parent is null ? buffer!.View : parent.View.SubView(offset, Length);
+            return parent is null ? buffer!.View.SubView(offset, Length) : parent.View.SubView(offset, Length);
         }
     }
 

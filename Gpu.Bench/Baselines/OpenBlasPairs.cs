@@ -40,16 +40,16 @@ internal static unsafe class OpenBlasPairs
             {
                 float[] a = [.. Enumerable.Range(0, m * k).Select(_ => (float)random.NextDouble())];
                 float[] b = [.. Enumerable.Range(0, k * n).Select(_ => (float)random.NextDouble())];
-                var c = new float[m * n];
                 using var ta = device.FromArray(a, transposeA ? k : m, transposeA ? m : k);
                 using var tb = device.FromArray(b, transposeB ? n : k, transposeB ? k : n);
                 using var tc = device.Zeros(m, n);
+                // OpenBLAS gets 64-byte aligned copies, as our tensors are (and PyTorch's).
+                using var pa = new AlignedFloats(a);
+                using var pb = new AlignedFloats(b);
+                using var pc = new AlignedFloats(new float[m * n]);
                 void Ours() => Ops.MatMul(ta, tb, tc, transposeA, transposeB);
-                void Theirs()
-                {
-                    fixed (float* pa = a, pb = b, pc = c)
-                        sgemm(RowMajor, transposeA ? Trans : NoTrans, transposeB ? Trans : NoTrans, m, n, k, 1f, pa, transposeA ? m : k, pb, transposeB ? k : n, 0f, pc, n);
-                }
+                void Theirs() =>
+                    sgemm(RowMajor, transposeA ? Trans : NoTrans, transposeB ? Trans : NoTrans, m, n, k, 1f, pa.Pointer, transposeA ? m : k, pb.Pointer, transposeB ? k : n, 0f, pc.Pointer, n);
 
                 var (ours, theirs, ratio, low, high) = Pairs(Ours, Theirs);
                 string form = $"{(transposeA ? 'T' : 'N')}{(transposeB ? 'T' : 'N')}";
@@ -92,5 +92,19 @@ internal static unsafe class OpenBlasPairs
         for (int i = 0; i < calls; i++)
             call();
         return clock.Elapsed.TotalSeconds / calls;
+    }
+
+    /// <summary>A copy of an array in native memory on a 64-byte boundary.</summary>
+    private sealed class AlignedFloats : IDisposable
+    {
+        public AlignedFloats(float[] values)
+        {
+            Pointer = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(values.Length, 1) * sizeof(float)), 64);
+            values.CopyTo(new Span<float>(Pointer, values.Length));
+        }
+
+        public float* Pointer { get; }
+
+        public void Dispose() => NativeMemory.AlignedFree(Pointer);
     }
 }

@@ -14,7 +14,7 @@ namespace Gpu.Runtime.Backends;
 internal sealed unsafe class HostBackend(Device device) : Backend
 {
     private KernelBackend? kernels;
-    private float[] convolutionPartials = [];
+    private HostScratch? convolutionPartials;
 
     public override string Description => "host SIMD";
 
@@ -157,10 +157,8 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     {
         Begin();
         int length = HostConvolution.Chunks(s) * HostConvolution.PartialLength(s, outChannels);
-        if (convolutionPartials.Length < length)
-            convolutionPartials = new float[length];
         HostConvolution.Backward(x.HostPointer, w.HostPointer, dy.HostPointer, dw.HostPointer, dbias is null ? null : dbias.HostPointer,
-            dx is null ? null : dx.HostPointer, s, outChannels, convolutionPartials);
+            dx is null ? null : dx.HostPointer, s, outChannels, HostScratch.Get(ref convolutionPartials, length));
     }
 
     public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)

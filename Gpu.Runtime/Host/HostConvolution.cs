@@ -59,13 +59,13 @@ internal static unsafe class HostConvolution
 
     // Per thread, for the group it runs.
     [ThreadStatic]
-    private static float[]? padded;
+    private static HostScratch? padded;
 
     [ThreadStatic]
-    private static float[]? products;
+    private static HostScratch? products;
 
     [ThreadStatic]
-    private static float[]? gradProducts;
+    private static HostScratch? gradProducts;
 
     // Per call, on the calling thread, read by all the groups.
     [ThreadStatic]
@@ -81,10 +81,10 @@ internal static unsafe class HostConvolution
     private static int[]? gradPositionOffsets;
 
     [ThreadStatic]
-    private static float[]? flippedWeights;
+    private static HostScratch? flippedWeights;
 
     [ThreadStatic]
-    private static float[]? weightsTransposed;
+    private static HostScratch? weightsTransposed;
 
     /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias.</summary>
     public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels)
@@ -106,9 +106,9 @@ internal static unsafe class HostConvolution
 
     /// <summary>
     /// Accumulates dW into <paramref name="dw"/> and db into <paramref name="db"/> (when not null),
-    /// and overwrites dx (when not null). <paramref name="partials"/> holds (groups, K out + out) floats.
+    /// and overwrites dx (when not null). <paramref name="partials"/> holds <see cref="Chunks"/> x <see cref="PartialLength"/> floats.
     /// </summary>
-    public static void Backward(float* x, float* w, float* dy, float* dw, float* db, float* dx, ConvShape s, int outChannels, float[] partials)
+    public static void Backward(float* x, float* w, float* dy, float* dw, float* db, float* dx, ConvShape s, int outChannels, float* partials)
     {
         int chunks = Chunks(s);
         if (chunks == 0)
@@ -118,7 +118,7 @@ internal static unsafe class HostConvolution
         var gradient = PaddedInput.OfGradient(s, outChannels);
         bool direct = dx is not null && gradient is not null && s.Channels >= DirectInputGradientChannels;
         int images = GroupImages(s);
-        fixed (float* partial = partials, flipped = direct ? Scratch(ref flippedWeights, gradient!.Value.PatchLength * s.Channels) : null)
+        float* flipped = direct ? Scratch(ref flippedWeights, gradient!.Value.PatchLength * s.Channels) : null;
         fixed (int* patches = Offsets(ref patchOffsets, input.PatchLength), positions = Offsets(ref positionOffsets, images * s.Positions))
         fixed (int* gradPatches = direct ? Offsets(ref gradPatchOffsets, gradient!.Value.PatchLength) : null,
             gradPositions = direct ? Offsets(ref gradPositionOffsets, images * s.Height * s.Width) : null)
@@ -132,7 +132,7 @@ internal static unsafe class HostConvolution
                 FlipWeights(w, flipped, s, outChannels);
             }
 
-            var job = new Job(x, w, null, dy, dw, db, dx, partial, flipped, s, outChannels, patches, positions, gradPatches, gradPositions);
+            var job = new Job(x, w, null, dy, dw, db, dx, partials, flipped, s, outChannels, patches, positions, gradPatches, gradPositions);
             if (Parallelise(s, outChannels) && chunks > 1)
                 Parallel.For(0, chunks, HostThreads.Options, job.BackwardChunk);
             else
@@ -142,14 +142,12 @@ internal static unsafe class HostConvolution
             // The chunks' sums, added in chunk order into the first, then transposed (dW^T to dW)
             // and added to the gradients, as PyTorch adds a batch's gradient to .grad.
             int weights = outChannels * s.PatchLength;
-            var total = new Span<float>(partial, stride);
+            var total = new Span<float>(partials, stride);
             for (int chunk = 1; chunk < chunks; chunk++)
-                Add(new ReadOnlySpan<float>(partial + (long)chunk * stride, stride), total);
-            fixed (float* transposed = Scratch(ref weightsTransposed, weights))
-            {
-                HostTranspose.Matrix(partial, s.PatchLength, outChannels, outChannels, transposed, s.PatchLength);
-                Add(new ReadOnlySpan<float>(transposed, weights), new Span<float>(dw, weights));
-            }
+                Add(new ReadOnlySpan<float>(partials + (long)chunk * stride, stride), total);
+            float* transposed = Scratch(ref weightsTransposed, weights);
+            HostTranspose.Matrix(partials, s.PatchLength, outChannels, outChannels, transposed, s.PatchLength);
+            Add(new ReadOnlySpan<float>(transposed, weights), new Span<float>(dw, weights));
 
             if (db is not null)
                 Add(total.Slice(weights, outChannels), new Span<float>(db, outChannels));
@@ -163,19 +161,14 @@ internal static unsafe class HostConvolution
         return (s.Batch + size - 1) / size;
     }
 
-    /// <summary>Floats of one chunk's partial sums: dW^T (K, out) then db (out).</summary>
-    public static int PartialLength(ConvShape s, int outChannels) => outChannels * s.PatchLength + outChannels;
+    /// <summary>Floats of one chunk's partial sums: dW^T (K, out) then db (out), rounded up to 16 so each chunk's starts on a cache line.</summary>
+    public static int PartialLength(ConvShape s, int outChannels) => (outChannels * s.PatchLength + outChannels + 15) & ~15;
 
     // Below about a million multiply-adds the hand-off to other cores costs more than it saves.
     private static bool Parallelise(ConvShape s, int outChannels) =>
         HostThreads.Count > 1 && s.Batch > 1 && (long)s.Batch * outChannels * s.PatchLength * s.Positions >= 1 << 20;
 
-    private static float[] Scratch(ref float[]? buffer, long length)
-    {
-        if (buffer is null || buffer.Length < length)
-            buffer = GC.AllocateUninitializedArray<float>(checked((int)length));
-        return buffer;
-    }
+    private static float* Scratch(ref HostScratch? buffer, long length) => HostScratch.Get(ref buffer, length);
 
     private static int[] Offsets(ref int[]? buffer, int length)
     {
@@ -376,52 +369,46 @@ internal static unsafe class HostConvolution
             int k = s.PatchLength, p = s.Positions;
             int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
             var input = PaddedInput.Of(s);
-            var paddedInput = Scratch(ref padded, (long)images * input.ImageLength);
-            var product = Scratch(ref products, (long)positions * outChannels);
-            fixed (float* xp = paddedInput, yGroup = product)
-            {
-                for (int g = 0; g < images; g++)
-                    input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
+            float* xp = Scratch(ref padded, (long)images * input.ImageLength);
+            float* yGroup = Scratch(ref products, (long)positions * outChannels);
+            for (int g = 0; g < images; g++)
+                input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
 
-                // Y^T (G P, out) = patches (G P, K) W^T: W stored (out, K) is B transposed, the NT form.
-                HostMatMul.RunIndirect(xp, positionOffsets, patchOffsets, w, yGroup, bias, MatMulShape.Create(positions, outChannels, k, false, true, bias is not null, false));
-                for (int g = 0; g < images; g++)
-                    HostTranspose.Matrix(yGroup + (long)g * p * outChannels, p, outChannels, outChannels, y + (first + g) * OutputLength, p);
-            }
+            // Y^T (G P, out) = patches (G P, K) W^T: W stored (out, K) is B transposed, the NT form.
+            HostMatMul.RunIndirect(xp, positionOffsets, patchOffsets, w, yGroup, bias, MatMulShape.Create(positions, outChannels, k, false, true, bias is not null, false));
+            for (int g = 0; g < images; g++)
+                HostTranspose.Matrix(yGroup + (long)g * p * outChannels, p, outChannels, outChannels, y + (first + g) * OutputLength, p);
         }
 
         public void BackwardChunk(int chunk)
         {
             int k = s.PatchLength, p = s.Positions, weights = outChannels * k;
             int first = chunk * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
-            float* partial = partials + (long)chunk * (weights + outChannels);
+            float* partial = partials + (long)chunk * PartialLength(s, outChannels);
             var input = PaddedInput.Of(s);
-            var paddedInput = Scratch(ref padded, (long)images * input.ImageLength);
-            var gradProduct = Scratch(ref products, (long)outChannels * positions);
-            fixed (float* xp = paddedInput, dyGroup = gradProduct)
+            float* xp = Scratch(ref padded, (long)images * input.ImageLength);
+            float* dyGroup = Scratch(ref products, (long)outChannels * positions);
+            for (int g = 0; g < images; g++)
             {
-                for (int g = 0; g < images; g++)
-                {
-                    input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
-                    float* gradOutput = y + (first + g) * OutputLength; // y holds dy here
-                    for (int o = 0; o < outChannels; o++)
-                        CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * positions + g * p, p);
-                }
-
-                // dW^T (K, out) = patches^T (K, G P) dY^T: the patches read in place as A (a row per
-                // patch value, along the positions), dY stored (out, G P) as B transposed (NT). Each
-                // sum runs over the group's positions in order. Transposed into dW once, after the
-                // groups are added.
-                HostMatMul.RunIndirect(xp, patchOffsets, positionOffsets, dyGroup, partial, null, MatMulShape.Create(k, outChannels, positions, false, true, false, false));
-
+                input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
+                float* gradOutput = y + (first + g) * OutputLength; // y holds dy here
                 for (int o = 0; o < outChannels; o++)
-                    partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * positions, positions);
-
-                if (dx is not null && flipped is not null)
-                    DirectInputGradient(first, images);
-                else if (dx is not null)
-                    FoldedInputGradient(first, images, dyGroup);
+                    CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * positions + g * p, p);
             }
+
+            // dW^T (K, out) = patches^T (K, G P) dY^T: the patches read in place as A (a row per
+            // patch value, along the positions), dY stored (out, G P) as B transposed (NT). Each
+            // sum runs over the group's positions in order. Transposed into dW once, after the
+            // groups are added.
+            HostMatMul.RunIndirect(xp, patchOffsets, positionOffsets, dyGroup, partial, null, MatMulShape.Create(k, outChannels, positions, false, true, false, false));
+
+            for (int o = 0; o < outChannels; o++)
+                partial[weights + o] = db is null ? 0f : Sum(dyGroup + (long)o * positions, positions);
+
+            if (dx is not null && flipped is not null)
+                DirectInputGradient(first, images);
+            else if (dx is not null)
+                FoldedInputGradient(first, images, dyGroup);
         }
 
         // Stride 1: dx (G H W, C) = patches of dy padded by k - 1 - pad (G H W, out k k) x flipped W (out k k, C).
@@ -429,16 +416,14 @@ internal static unsafe class HostConvolution
         {
             var gradient = PaddedInput.OfGradient(s, outChannels)!.Value;
             int hw = s.Height * s.Width, positions = images * hw;
-            var paddedGradient = Scratch(ref padded, (long)images * gradient.ImageLength);
-            var product = Scratch(ref gradProducts, (long)positions * s.Channels);
-            fixed (float* dyp = paddedGradient, dxGroup = product)
-            {
-                for (int g = 0; g < images; g++)
-                    gradient.Pad(y + (first + g) * OutputLength, dyp + (long)g * gradient.ImageLength);
-                HostMatMul.RunIndirect(dyp, gradPositionOffsets, gradPatchOffsets, flipped, dxGroup, null, MatMulShape.Create(positions, s.Channels, gradient.PatchLength, false, false, false, false));
-                for (int g = 0; g < images; g++)
-                    HostTranspose.Matrix(dxGroup + (long)g * hw * s.Channels, hw, s.Channels, s.Channels, dx + (first + g) * ImageLength, hw);
-            }
+            // (This reuses the padded input's scratch: the input is no longer read.)
+            float* dyp = Scratch(ref padded, (long)images * gradient.ImageLength);
+            float* dxGroup = Scratch(ref gradProducts, (long)positions * s.Channels);
+            for (int g = 0; g < images; g++)
+                gradient.Pad(y + (first + g) * OutputLength, dyp + (long)g * gradient.ImageLength);
+            HostMatMul.RunIndirect(dyp, gradPositionOffsets, gradPatchOffsets, flipped, dxGroup, null, MatMulShape.Create(positions, s.Channels, gradient.PatchLength, false, false, false, false));
+            for (int g = 0; g < images; g++)
+                HostTranspose.Matrix(dxGroup + (long)g * hw * s.Channels, hw, s.Channels, s.Channels, dx + (first + g) * ImageLength, hw);
         }
 
         // Other strides: dcol (K, G P) = W^T (K, out) dY (out, G P), W stored (out, K) as A transposed
@@ -446,16 +431,13 @@ internal static unsafe class HostConvolution
         private void FoldedInputGradient(int first, int images, float* dyGroup)
         {
             int k = s.PatchLength, positions = images * s.Positions;
-            var columns = Scratch(ref gradProducts, (long)k * positions);
-            fixed (float* dc = columns)
+            float* dc = Scratch(ref gradProducts, (long)k * positions);
+            HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, positions, outChannels, true, false, false, false), mayParallelise: false);
+            for (int g = 0; g < images; g++)
             {
-                HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, positions, outChannels, true, false, false, false), mayParallelise: false);
-                for (int g = 0; g < images; g++)
-                {
-                    float* image = dx + (first + g) * ImageLength;
-                    new Span<float>(image, (int)ImageLength).Clear();
-                    Col2Im(dc + g * s.Positions, image, positions, s);
-                }
+                float* image = dx + (first + g) * ImageLength;
+                new Span<float>(image, (int)ImageLength).Clear();
+                Col2Im(dc + g * s.Positions, image, positions, s);
             }
         }
 

@@ -53,43 +53,41 @@ internal static unsafe partial class HostMatMul
         private void TallBlock(int firstRow, int rows, int bands, int firstPanel, int endPanel)
         {
             int k = s.K;
-            float[] packedA = Scratch.Rent(ref packedAScratch, bands * TallRows * Math.Max(Math.Min(2 * DepthBlock, k), 1));
+            var packedA = HostScratch.Rent(ref packedAScratch, bands * TallRows * Math.Max(Math.Min(2 * DepthBlock, k), 1), MaxKeptFloats);
             try
             {
-                fixed (float* ap = packedA)
+                float* ap = packedA.Start;
+                // K = 0 still takes one empty slice, which writes the bias (and old C).
+                for (int k0 = 0; k0 < Math.Max(k, 1); k0 += 2 * DepthBlock)
                 {
-                    // K = 0 still takes one empty slice, which writes the bias (and old C).
-                    for (int k0 = 0; k0 < Math.Max(k, 1); k0 += 2 * DepthBlock)
+                    int depth = Math.Min(DepthBlock, k - k0);
+                    int laterDepth = Math.Clamp(k - k0 - DepthBlock, 0, DepthBlock);
+                    int pairDepth = depth + laterDepth;
+                    PackTallA(ap, firstRow, rows, k0, pairDepth);
+                    for (int band = 0; band < bands; band++)
                     {
-                        int depth = Math.Min(DepthBlock, k - k0);
-                        int laterDepth = Math.Clamp(k - k0 - DepthBlock, 0, DepthBlock);
-                        int pairDepth = depth + laterDepth;
-                        PackTallA(ap, firstRow, rows, k0, pairDepth);
-                        for (int band = 0; band < bands; band++)
+                        int row = firstRow + band * TallRows;
+                        int bandRows = Math.Min(TallRows, s.M - row);
+                        float* aBand = ap + (long)band * TallRows * pairDepth;
+                        for (int panel = firstPanel; panel < endPanel; panel++)
                         {
-                            int row = firstRow + band * TallRows;
-                            int bandRows = Math.Min(TallRows, s.M - row);
-                            float* aBand = ap + (long)band * TallRows * pairDepth;
-                            for (int panel = firstPanel; panel < endPanel; panel++)
+                            Block<TVector> block, later;
+                            AccumulateTall(aBand, PanelStart(k0, depth, panel), depth, &block);
+                            if (laterDepth == 0)
                             {
-                                Block<TVector> block, later;
-                                AccumulateTall(aBand, PanelStart(k0, depth, panel), depth, &block);
-                                if (laterDepth == 0)
-                                {
-                                    StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
-                                    continue;
-                                }
-
-                                AccumulateTall(aBand + TallRows * depth, PanelStart(k0 + DepthBlock, laterDepth, panel), laterDepth, &later);
-                                StoreTallPair(&block, &later, row, bandRows, panel * PanelWidth, k0 == 0);
+                                StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
+                                continue;
                             }
+
+                            AccumulateTall(aBand + TallRows * depth, PanelStart(k0 + DepthBlock, laterDepth, panel), laterDepth, &later);
+                            StoreTallPair(&block, &later, row, bandRows, panel * PanelWidth, k0 == 0);
                         }
                     }
                 }
             }
             finally
             {
-                Scratch.Return(ref packedAScratch, packedA);
+                HostScratch.Return(packedAScratch, packedA);
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -138,56 +137,55 @@ internal static unsafe partial class HostMatMul
         if (s.M == 0 || s.N == 0)
             return;
         int panels = (s.N + panelWidth - 1) / panelWidth;
-        float[] packedB = Scratch.Rent(ref packedBScratch, Math.Max(s.K, 1) * panels * panelWidth);
+        var packedB = HostScratch.Rent(ref packedBScratch, (long)Math.Max(s.K, 1) * panels * panelWidth, MaxKeptFloats);
         try
         {
-            fixed (float* bp = packedB)
+            float* bp = packedB.Start;
+            bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > TLanes.BandRows || panels > TLanes.GroupPanels);
+            var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
+            int units = job.Units;
+            bool parallelPack = parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats;
+            if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
             {
-                bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > TLanes.BandRows || panels > TLanes.GroupPanels);
-                var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
-                int units = job.Units;
-                bool parallelPack = parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats;
-                if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
-                {
-                    // A large NN B is packed slice by slice, row by row, so its rows are read in
-                    // order (the hardware prefetchers follow them; panel by panel, each row is
-                    // visited once per panel). The last, partial panel as usual.
-                    int slices = (s.K + DepthBlock - 1) / DepthBlock;
-                    if (parallelPack)
-                        Parallel.For(0, slices, HostThreads.Options, job.PackSliceRows);
-                    else
-                        for (int slice = 0; slice < slices; slice++)
-                            job.PackSliceRows(slice);
-                    if (s.N % panelWidth != 0)
-                        job.PackB(panels - 1);
-                }
-                else if (parallelPack)
-                    Parallel.For(0, panels, HostThreads.Options, job.PackB);
+                // A large NN B is packed slice by slice, row by row, so its rows are read in
+                // order (the hardware prefetchers follow them; panel by panel, each row is
+                // visited once per panel). The last, partial panel as usual.
+                int slices = (s.K + DepthBlock - 1) / DepthBlock;
+                if (parallelPack)
+                    Parallel.For(0, slices, HostThreads.Options, job.PackSliceRows);
                 else
-                    for (int p = 0; p < panels; p++)
-                        job.PackB(p);
-
-                if (parallel)
-                    Parallel.For(0, units, HostThreads.Options, job.Unit);
-                else
-                    for (int unit = 0; unit < units; unit++)
-                        job.Unit(unit);
+                    for (int slice = 0; slice < slices; slice++)
+                        job.PackSliceRows(slice);
+                if (s.N % panelWidth != 0)
+                    job.PackB(panels - 1);
             }
+            else if (parallelPack)
+                Parallel.For(0, panels, HostThreads.Options, job.PackB);
+            else
+                for (int p = 0; p < panels; p++)
+                    job.PackB(p);
+
+            if (parallel)
+                Parallel.For(0, units, HostThreads.Options, job.Unit);
+            else
+                for (int unit = 0; unit < units; unit++)
+                    job.Unit(unit);
         }
         finally
         {
-            Scratch.Return(ref packedBScratch, packedB);
+            HostScratch.Return(packedBScratch, packedB);
         }
     }
 
-    // Packing buffers, one per thread and kept: ArrayPool.Shared drops idle arrays when a gen-2
-    // collection runs (other work in the process can cause one), and the next rent then allocates
-    // on the training hot path. Products too large for a kept buffer use the pool.
-    [ThreadStatic]
-    private static float[]? packedBScratch;
+    // Packing buffers, one per thread and kept up to 4 MiB (so no allocation on the training hot
+    // path); larger products take a temporary one.
+    private const long MaxKeptFloats = 1 << 20;
 
     [ThreadStatic]
-    private static float[]? packedAScratch;
+    private static HostScratch? packedBScratch;
+
+    [ThreadStatic]
+    private static HostScratch? packedAScratch;
 
     // Row blocks of at most 96 rows; on several cores their count is a multiple of the core count,
     // and the bands are dealt out evenly (M = 1024 on two cores, 6-row bands: 12 blocks of 14 or 15
@@ -467,54 +465,52 @@ internal static unsafe partial class HostMatMul
             // streams six rows directly, which saves the copy that dominates small products.
             bool packA = s.AColStride != 1 && indirect.RowOffsets == null; // exactly the TN form (with M > 1)
             // (+ 2: PackA's 8-float stores of 6-float rows run 2 floats past the last.)
-            float[] packedA = Scratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) + 2 : 1);
+            var packedA = HostScratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) + 2 : 1, MaxKeptFloats);
             try
             {
-                fixed (float* ap = packedA)
+                float* ap = packedA.Start;
+                // Slices of K outside: the 96 x 128 block of A (48 KiB) stays in L2 across the
+                // panels, and one 128-deep panel of B (8 KiB with AVX2, 32 KiB with AVX-512)
+                // in L1 across the 16 bands.
+                // K = 0 still takes one empty slice, which writes the bias (and old C).
+                for (int k0 = 0; k0 < Math.Max(k, 1); k0 += DepthBlock)
                 {
-                    // Slices of K outside: the 96 x 128 block of A (48 KiB) stays in L2 across the
-                    // panels, and one 128-deep panel of B (8 KiB with AVX2, 32 KiB with AVX-512)
-                    // in L1 across the 16 bands.
-                    // K = 0 still takes one empty slice, which writes the bias (and old C).
-                    for (int k0 = 0; k0 < Math.Max(k, 1); k0 += DepthBlock)
+                    int depth = Math.Min(DepthBlock, k - k0);
+                    if (packA)
+                        PackA(ap, firstRow, rows, k0, depth);
+                    for (int panel = firstPanel; panel < endPanel; panel++)
                     {
-                        int depth = Math.Min(DepthBlock, k - k0);
-                        if (packA)
-                            PackA(ap, firstRow, rows, k0, depth);
-                        for (int panel = firstPanel; panel < endPanel; panel++)
+                        float* bPanel = PanelStart(k0, depth, panel);
+                        for (int band = 0; band < bands; band++)
                         {
-                            float* bPanel = PanelStart(k0, depth, panel);
-                            for (int band = 0; band < bands; band++)
+                            int row = firstRow + band * BandRows;
+                            int bandRows = Math.Min(BandRows, s.M - row);
+                            Block<TVector> block;
+                            SixRows rowsOfA;
+                            if (indirect.RowOffsets != null)
                             {
-                                int row = firstRow + band * BandRows;
-                                int bandRows = Math.Min(BandRows, s.M - row);
-                                Block<TVector> block;
-                                SixRows rowsOfA;
-                                if (indirect.RowOffsets != null)
-                                {
-                                    rowsOfA = SixRows.Table(a, indirect.RowOffsets + row, bandRows);
-                                    AccumulateRows<Tabled>(&rowsOfA, indirect.DepthOffsets + k0, 0, bPanel, depth, &block);
-                                }
-                                else if (packA)
-                                {
-                                    rowsOfA = SixRows.Strided(ap + (long)band * BandRows * depth, 1, BandRows);
-                                    AccumulateRows<Strided>(&rowsOfA, null, BandRows, bPanel, depth, &block);
-                                }
-                                else
-                                {
-                                    rowsOfA = SixRows.Strided(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows);
-                                    AccumulateRows<Strided>(&rowsOfA, null, 1, bPanel, depth, &block);
-                                }
-
-                                StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
+                                rowsOfA = SixRows.Table(a, indirect.RowOffsets + row, bandRows);
+                                AccumulateRows<Tabled>(&rowsOfA, indirect.DepthOffsets + k0, 0, bPanel, depth, &block);
                             }
+                            else if (packA)
+                            {
+                                rowsOfA = SixRows.Strided(ap + (long)band * BandRows * depth, 1, BandRows);
+                                AccumulateRows<Strided>(&rowsOfA, null, BandRows, bPanel, depth, &block);
+                            }
+                            else
+                            {
+                                rowsOfA = SixRows.Strided(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows);
+                                AccumulateRows<Strided>(&rowsOfA, null, 1, bPanel, depth, &block);
+                            }
+
+                            StoreBlock(&block, row, bandRows, panel * PanelWidth, k0 == 0);
                         }
                     }
                 }
             }
             finally
             {
-                Scratch.Return(ref packedAScratch, packedA);
+                HostScratch.Return(packedAScratch, packedA);
             }
         }
 
@@ -791,26 +787,5 @@ internal static unsafe partial class HostMatMul
             R4 = a + offsets[Math.Min(4, rows - 1)],
             R5 = a + offsets[Math.Min(5, rows - 1)],
         };
-    }
-
-    /// <summary>A thread's kept buffer when the request fits in it (growing it up to 4 MiB), else a pooled array.</summary>
-    private static class Scratch
-    {
-        private const int MaxKept = 1 << 20;
-
-        public static float[] Rent(ref float[]? kept, int length)
-        {
-            if (length > MaxKept)
-                return ArrayPool<float>.Shared.Rent(length);
-            if (kept is null || kept.Length < length)
-                kept = GC.AllocateUninitializedArray<float>(Math.Min(MaxKept, Math.Max(length, (kept?.Length ?? 0) * 2)));
-            return kept;
-        }
-
-        public static void Return(ref float[]? kept, float[] array)
-        {
-            if (!ReferenceEquals(array, kept))
-                ArrayPool<float>.Shared.Return(array);
-        }
     }
 }
