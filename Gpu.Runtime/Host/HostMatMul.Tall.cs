@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Gpu.Kernels;
 
 namespace Gpu.Runtime.Host;
@@ -19,6 +20,9 @@ namespace Gpu.Runtime.Host;
 internal static unsafe partial class HostMatMul
 {
     private const int TallRows = 24;
+    // B streams from L2 through the kernel, a line per k: a software prefetch 8 lines ahead was
+    // 1-2% faster at 512-1024³ (4 or 16 lines ahead the same).
+    private const int PrefetchFloats = 16 * 8;
 
     // Products large enough for the tall kernel. Measured call against call in one process: from
     // 512³ it is 4-11% faster; at 256³ even on one core and up to 17% slower on two; with 128 rows
@@ -180,7 +184,8 @@ internal static unsafe partial class HostMatMul
             }
         }
 
-        // The loop alone, never inlined, like the other kernels (see AccumulateRows).
+        // The loop alone, never inlined, like the other kernels (see AccumulateRows). B is prefetched
+        // 8 lines ahead (PrefetchFloats).
         [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
         private static void AccumulateTall(float* ap, float* bp, int depth, Block<TVector>* result)
         {
@@ -190,6 +195,7 @@ internal static unsafe partial class HostMatMul
             TVector c16 = default, c17 = default, c18 = default, c19 = default, c20 = default, c21 = default, c22 = default, c23 = default;
             for (int kk = 0; kk < depth; kk++, ap += TallRows, bp += v)
             {
+                Sse.Prefetch0(bp + PrefetchFloats);
                 var b0 = TLanes.Load(bp);
                 c0 = TLanes.MultiplyAdd(TLanes.Broadcast(ap[0]), b0, c0);
                 c1 = TLanes.MultiplyAdd(TLanes.Broadcast(ap[1]), b0, c1);
