@@ -97,7 +97,7 @@ internal static unsafe class HostConvolution
             var job = new Job(x, w, bias, y, null, null, null, null, null, s, outChannels, patches, positions, null, null);
             int groups = Chunks(s);
             if (Parallelise(s, outChannels) && groups > 1)
-                Parallel.For(0, groups, HostThreads.Options, job.ForwardGroup);
+                HostThreads.For(groups, job.ForwardGroup);
             else
                 for (int group = 0; group < groups; group++)
                     job.ForwardGroup(group);
@@ -134,7 +134,7 @@ internal static unsafe class HostConvolution
 
             var job = new Job(x, w, null, dy, dw, db, dx, partials, flipped, s, outChannels, patches, positions, gradPatches, gradPositions);
             if (Parallelise(s, outChannels) && chunks > 1)
-                Parallel.For(0, chunks, HostThreads.Options, job.BackwardChunk);
+                HostThreads.For(chunks, job.BackwardChunk);
             else
                 for (int chunk = 0; chunk < chunks; chunk++)
                     job.BackwardChunk(chunk);

@@ -32,7 +32,7 @@ namespace Gpu.Runtime.Host;
 /// an AVX-512 Xeon.
 /// Large products (M and N from 256) take a third kernel instead, 24 x 16 blocks over packed A
 /// (HostMatMul.Tall.cs). Products split into (row block of up to 96 rows, group of up to 1,024
-/// columns) units over cores (Parallel.For), the bands dealt out evenly.
+/// columns) units over cores (HostThreads.For), the bands dealt out evenly.
 /// Every output is summed over k in the same order by one thread whatever the split, so results
 /// are deterministic and independent of the number of cores. The hot methods are compiled fully
 /// optimised on first call: tiering promotes methods only after ~100 ms, tier-0 vector code is
@@ -152,7 +152,7 @@ internal static unsafe partial class HostMatMul
                 // visited once per panel). The last, partial panel as usual.
                 int slices = (s.K + DepthBlock - 1) / DepthBlock;
                 if (parallelPack)
-                    Parallel.For(0, slices, HostThreads.Options, job.PackSliceRows);
+                    HostThreads.For(slices, job.PackSliceRows);
                 else
                     for (int slice = 0; slice < slices; slice++)
                         job.PackSliceRows(slice);
@@ -160,13 +160,13 @@ internal static unsafe partial class HostMatMul
                     job.PackB(panels - 1);
             }
             else if (parallelPack)
-                Parallel.For(0, panels, HostThreads.Options, job.PackB);
+                HostThreads.For(panels, job.PackB);
             else
                 for (int p = 0; p < panels; p++)
                     job.PackB(p);
 
             if (parallel)
-                Parallel.For(0, units, HostThreads.Options, job.Unit);
+                HostThreads.For(units, job.Unit);
             else
                 for (int unit = 0; unit < units; unit++)
                     job.Unit(unit);

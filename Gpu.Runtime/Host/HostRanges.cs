@@ -31,7 +31,7 @@ internal static class HostRanges
         where TOp : struct, IRangeOp
     {
         int pieces = HostThreads.Count;
-        Parallel.For(0, pieces, HostThreads.Options, piece =>
+        HostThreads.For(pieces, piece =>
         {
             int start = Boundary(piece, pieces, count, alignment), end = Boundary(piece + 1, pieces, count, alignment);
             if (end > start)
