@@ -242,8 +242,25 @@ internal static unsafe class HostPooling
         public void Run(int firstPlane, int planes)
         {
             int endPlane = firstPlane + planes;
-            float inverse = 1f / (s.KernelSize * s.KernelSize);
             long inputs = (long)s.Height * s.Width;
+            if (s.KernelSize == 2 && s.Stride == 2 && Avx2.IsSupported)
+            {
+                // Windows that do not overlap: every input gets one share, written rather than
+                // added (0 + g, as the cleared sum below, so the same bits); inputs past the last
+                // window (an odd row or column) are cleared first.
+                if (s.Height != 2 * s.OutHeight || s.Width != 2 * s.OutWidth)
+                    new Span<float>(dx + firstPlane * inputs, (int)((endPlane - firstPlane) * inputs)).Clear();
+                for (int plane = firstPlane; plane < endPlane; plane++)
+                {
+                    float* gradients = dy + (long)plane * s.OutHeight * s.OutWidth, top = dx + plane * inputs;
+                    for (int oh = 0; oh < s.OutHeight; oh++, gradients += s.OutWidth, top += 2 * s.Width)
+                        SpreadRow2x2(gradients, top, s.OutWidth, s.Width);
+                }
+
+                return;
+            }
+
+            float inverse = 1f / (s.KernelSize * s.KernelSize);
             new Span<float>(dx + firstPlane * inputs, (int)((endPlane - firstPlane) * inputs)).Clear();
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
@@ -260,6 +277,44 @@ internal static unsafe class HostPooling
                         }
                     }
                 }
+            }
+        }
+
+        // One row of 2x2 windows: dy's row times 1/4, each value written twice side by side into
+        // both input rows, eight (then four) windows a vector.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void SpreadRow2x2(float* gradients, float* top, int windows, int width)
+        {
+            float* bottom = top + width;
+            int ow = 0;
+            for (; ow + 8 <= windows; ow += 8)
+            {
+                var g = Vector256<float>.Zero + Vector256.Load(gradients + ow) * 0.25f;
+                var low = Avx.UnpackLow(g, g);   // g0 g0 g1 g1 | g4 g4 g5 g5
+                var high = Avx.UnpackHigh(g, g); // g2 g2 g3 g3 | g6 g6 g7 g7
+                var first = Avx.Permute2x128(low, high, 0x20);
+                var second = Avx.Permute2x128(low, high, 0x31);
+                first.Store(top + 2 * ow);
+                second.Store(top + 2 * ow + 8);
+                first.Store(bottom + 2 * ow);
+                second.Store(bottom + 2 * ow + 8);
+            }
+
+            for (; ow + 4 <= windows; ow += 4)
+            {
+                var g = Vector128<float>.Zero + Vector128.Load(gradients + ow) * 0.25f;
+                var first = Sse.UnpackLow(g, g);
+                var second = Sse.UnpackHigh(g, g);
+                first.Store(top + 2 * ow);
+                second.Store(top + 2 * ow + 4);
+                first.Store(bottom + 2 * ow);
+                second.Store(bottom + 2 * ow + 4);
+            }
+
+            for (; ow < windows; ow++)
+            {
+                float g = 0f + gradients[ow] * 0.25f;
+                top[2 * ow] = top[2 * ow + 1] = bottom[2 * ow] = bottom[2 * ow + 1] = g;
             }
         }
     }
