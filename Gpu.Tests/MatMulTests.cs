@@ -61,7 +61,8 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(13, 40, 300)]
     [InlineData(100, 65, 20)]
     [InlineData(97, 31, 513)]
-    [InlineData(150, 130, 300)] // two whole 64-column panels and a partial one, split over cores
+    [InlineData(150, 130, 300)] // two whole 64-column panels and a partial one, the columns split over cores
+    [InlineData(400, 130, 70)] // the same panels, the rows split over cores (more than 384 rows)
     [InlineData(20, 48, 130)] // 32-column panels: one whole, one half (a whole vector)
     [InlineData(9, 50, 260)] // 32-column panels: the partial one ends inside a vector
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third

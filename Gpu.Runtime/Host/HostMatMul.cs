@@ -45,6 +45,7 @@ internal static unsafe partial class HostMatMul
     // in the tall kernel (HostMatMul.Tall.cs). Row blocks hold 96 rows either way.
     private const int BandRows = 6;
     private const int BlockRows = 96;
+    private const int ColumnSplitRows = 4 * BlockRows;
     // 128-deep slices of K: a packed panel of B is then 32 KiB on AVX-512 (64 columns) and stays in
     // a 48 KiB L1 across the bands; measured 3-7% faster than 256 (192 was slower).
     private const int DepthBlock = 128;
@@ -142,10 +143,23 @@ internal static unsafe partial class HostMatMul
         {
             float* bp = packedB.Start;
             bool parallel = mayParallelise && HostThreads.Count > 1 && 2.0 * s.M * s.N * s.K >= ParallelFlops && (s.M > TLanes.BandRows || panels > TLanes.GroupPanels);
-            var job = new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel));
+            // Up to 384 rows the cores split the columns instead, and each packs its own panels of
+            // B: split by rows, every core read the whole packed B, which the caller had packed
+            // and still held in its cache; a 64 x 512 x 128 product on two cores then ran at 0.84x
+            // its one-core speed, and splitting the columns made it 1.6-1.8x faster (128³: 1.6x,
+            // 384 x 512 x 256: 1.04x). Not for the tall kernel, whose row blocks were as fast.
+            int cores = HostThreads.Count;
+            bool byColumns = parallel && TLanes.BandRows != TallRows && s.M <= ColumnSplitRows && panels >= cores;
+            var job = byColumns
+                ? new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, 1, (panels + cores - 1) / cores, unitsPackB: true)
+                : new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel), TLanes.GroupPanels, unitsPackB: false);
             int units = job.Units;
             bool parallelPack = parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats;
-            if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
+            if (byColumns)
+            {
+                // The units pack their own panels.
+            }
+            else if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
             {
                 // A large NN B is packed slice by slice, row by row, so its rows are read in
                 // order (the hardware prefetchers follow them; panel by panel, each row is
@@ -323,7 +337,7 @@ internal static unsafe partial class HostMatMul
         public static float Element(Vector512<float> value, int index) => value[index];
     }
 
-    private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, IndirectA indirect, int panels, int rowBlocks)
+    private readonly partial struct Job<TVector, TLanes>(float* a, float* b, float* packedB, float* c, float* bias, MatMulShape s, IndirectA indirect, int panels, int rowBlocks, int groupPanels, bool unitsPackB)
         where TVector : unmanaged
         where TLanes : struct, ILanes<TVector>
     {
@@ -337,9 +351,10 @@ internal static unsafe partial class HostMatMul
         private readonly float* a = a, b = b, packedB = packedB, c = c, bias = bias;
         private readonly MatMulShape s = s;
         private readonly IndirectA indirect = indirect;
-        private readonly int panels = panels, rowBlocks = rowBlocks;
+        private readonly int panels = panels, rowBlocks = rowBlocks, groupPanels = groupPanels;
+        private readonly bool unitsPackB = unitsPackB;
 
-        private int Groups => (panels + TLanes.GroupPanels - 1) / TLanes.GroupPanels;
+        private int Groups => (panels + groupPanels - 1) / groupPanels;
 
         public int Units => rowBlocks * Groups;
 
@@ -451,8 +466,14 @@ internal static unsafe partial class HostMatMul
             int firstRow = firstBand * rowsPerBand;
             int rows = Math.Min(endBand * rowsPerBand, s.M) - firstRow;
             int bands = endBand - firstBand;
-            int firstPanel = group * TLanes.GroupPanels;
-            int endPanel = Math.Min(firstPanel + TLanes.GroupPanels, panels);
+            int firstPanel = group * groupPanels;
+            int endPanel = Math.Min(firstPanel + groupPanels, panels);
+            if (unitsPackB)
+            {
+                for (int p = firstPanel; p < endPanel; p++)
+                    PackB(p);
+            }
+
             if (rowsPerBand == TallRows)
             {
                 TallBlock(firstRow, rows, bands, firstPanel, endPanel);
