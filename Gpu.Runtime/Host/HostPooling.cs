@@ -88,6 +88,28 @@ internal static unsafe class HostPooling
                 return;
             }
 
+            if (Avx2.IsSupported && s.Width == 4 && s.Height == 2 * s.OutHeight)
+            {
+                // Rows of two windows (4x4 maps): four output rows at a time, from eight input
+                // rows laid end to end (Rows4x2).
+                int row = firstPlane * s.OutHeight, endRow = endPlane * s.OutHeight;
+                for (; row + 4 <= endRow; row += 4)
+                {
+                    var (top, bottom) = Rows4x2(x + 8 * row);
+                    int a = 8 * row;
+                    var left = Vector256.Create(a, a + 2, a + 16, a + 18, a + 8, a + 10, a + 24, a + 26);
+                    Max8(top.Low, top.High, bottom.Low, bottom.High, left, left + Vector256.Create(4), y + 2 * row, indices + 2 * row);
+                }
+
+                for (; row < endRow; row++)
+                {
+                    One(8 * row, 2 * row);
+                    One(8 * row + 2, 2 * row + 1);
+                }
+
+                return;
+            }
+
             int o = firstPlane * s.OutHeight * s.OutWidth;
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
@@ -132,10 +154,18 @@ internal static unsafe class HostPooling
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Max8(float* x, int a, int b, int width, float* y, int* indices)
     {
-        var (topLeft, topRight) = Columns(x + a, x + b);
-        var (bottomLeft, bottomRight) = Columns(x + a + width, x + b + width);
         var left = Vector256.Create(a, a + 2, b, b + 2, a + 4, a + 6, b + 4, b + 6);
-        var bottom = left + Vector256.Create(width);
+        Max8(Avx.LoadVector256(x + a), Avx.LoadVector256(x + b), Avx.LoadVector256(x + a + width), Avx.LoadVector256(x + b + width), left, left + Vector256.Create(width), y, indices);
+    }
+
+    // The same with the windows' top rows in topLow and topHigh and their bottom rows in
+    // bottomLow and bottomHigh (as Columns splits them), and the flat indices of their top-left
+    // and bottom-left elements in Columns' lane order.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Max8(Vector256<float> topLow, Vector256<float> topHigh, Vector256<float> bottomLow, Vector256<float> bottomHigh, Vector256<int> left, Vector256<int> bottom, float* y, int* indices)
+    {
+        var (topLeft, topRight) = Columns(topLow, topHigh);
+        var (bottomLeft, bottomRight) = Columns(bottomLow, bottomHigh);
         var (topMax, topIndex) = Later(topLeft, left, topRight, left + Vector256<int>.One);
         var (bottomMax, bottomIndex) = Later(bottomLeft, bottom, bottomRight, bottom + Vector256<int>.One);
         var (max, index) = Later(topMax, topIndex, bottomMax, bottomIndex);
@@ -146,11 +176,26 @@ internal static unsafe class HostPooling
     // The even and odd columns of 8 floats at low and 8 at high, in the lane order low 0, 2,
     // high 0, 2, low 4, 6, high 4, 6 (and + 1).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Even, Vector256<float> Odd) Columns(float* low, float* high)
+    private static (Vector256<float> Even, Vector256<float> Odd) Columns(float* low, float* high) =>
+        Columns(Avx.LoadVector256(low), Avx.LoadVector256(high));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Even, Vector256<float> Odd) Columns(Vector256<float> low, Vector256<float> high) =>
+        (Avx.Shuffle(low, high, 0x88), Avx.Shuffle(low, high, 0xDD));
+
+    // Eight rows of four floats from `rows` (the input of four output rows of two 2x2 windows):
+    // the top rows (0, 2 | 4, 6) and the bottom rows (1, 3 | 5, 7) of the windows, each as two
+    // vectors whose even and odd columns Columns splits into the windows' left and right columns,
+    // in the lane order of output rows 0, 2, 1, 3.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ((Vector256<float> Low, Vector256<float> High) Top, (Vector256<float> Low, Vector256<float> High) Bottom) Rows4x2(float* rows)
     {
-        var first = Avx.LoadVector256(low);
-        var second = Avx.LoadVector256(high);
-        return (Avx.Shuffle(first, second, 0x88), Avx.Shuffle(first, second, 0xDD));
+        var r01 = Avx.LoadVector256(rows);
+        var r23 = Avx.LoadVector256(rows + 8);
+        var r45 = Avx.LoadVector256(rows + 16);
+        var r67 = Avx.LoadVector256(rows + 24);
+        return ((Avx.Permute2x128(r01, r23, 0x20), Avx.Permute2x128(r45, r67, 0x20)),
+                (Avx.Permute2x128(r01, r23, 0x31), Avx.Permute2x128(r45, r67, 0x31)));
     }
 
     // The later element where it is greater or NaN, else the earlier one (as Consider).
@@ -193,6 +238,21 @@ internal static unsafe class HostPooling
                     return;
                 firstPlane = endPlane - 1;
             }
+            else if (vectors && s.Width == 4 && s.Height == 2 * s.OutHeight)
+            {
+                // Rows of two windows (4x4 maps), four rows at a time (Rows4x2); the planes of the
+                // rows left over go through the loop below.
+                int row = firstPlane * s.OutHeight, endRow = endPlane * s.OutHeight;
+                for (; row + 4 <= endRow; row += 4)
+                {
+                    var (top, bottom) = Rows4x2(x + 8L * row);
+                    Mean8(top.Low, top.High, bottom.Low, bottom.High, y + 2L * row);
+                }
+
+                if (row == endRow)
+                    return;
+                firstPlane = row / s.OutHeight;
+            }
 
             for (int plane = firstPlane; plane < endPlane; plane++)
             {
@@ -228,10 +288,15 @@ internal static unsafe class HostPooling
     // for eight side by side), summed from zero in the scalar loop's order (top-left, top-right,
     // bottom-left, bottom-right), so the bits are the same (signed zeros included).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Mean8(float* low, float* high, int width, float* y)
+    private static void Mean8(float* low, float* high, int width, float* y) =>
+        Mean8(Avx.LoadVector256(low), Avx.LoadVector256(high), Avx.LoadVector256(low + width), Avx.LoadVector256(high + width), y);
+
+    // The same with the rows in vectors (as Max8's second form).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Mean8(Vector256<float> topLow, Vector256<float> topHigh, Vector256<float> bottomLow, Vector256<float> bottomHigh, float* y)
     {
-        var (left, right) = Columns(low, high);
-        var (bottomLeft, bottomRight) = Columns(low + width, high + width);
+        var (left, right) = Columns(topLow, topHigh);
+        var (bottomLeft, bottomRight) = Columns(bottomLow, bottomHigh);
         var mean = (Vector256<float>.Zero + left + right + bottomLeft + bottomRight) * 0.25f;
         Avx2.Permute4x64(mean.AsDouble(), 0xD8).AsSingle().Store(y);
     }
