@@ -4,15 +4,14 @@ using System.Runtime.ExceptionServices;
 namespace Gpu.Runtime.Host;
 
 /// <summary>
-/// The host path's worker threads: <c>ProcessorCount - 1</c> background threads, started on first
-/// use, that run the indices of a parallel loop with the calling thread. Between loops a worker
-/// spins for <see cref="SpinTime"/> before it sleeps, so the back-to-back ops of a training step
-/// find it awake: handing a loop to the thread pool (Parallel.For) cost 10-20 µs a call here, which
-/// made a 128³ product on two cores slower than on one (30 against 40 µs) while OpenBLAS's own
-/// spinning threads ran it 1.8x faster. Indices are taken one at a time from a shared counter; each
-/// index's work is independent of who runs it, so results do not depend on the threads.
-/// One loop at a time: a loop started inside another, or from a second thread while one runs,
-/// runs its indices on the calling thread.
+/// The host path's worker threads: one background thread for each core past the first that a loop
+/// asks for, started on first use, which run a parallel loop's indices with the calling thread.
+/// Between loops a worker spins for <see cref="SpinTime"/> before it sleeps, so the back-to-back
+/// ops of a training step find it awake: handing a loop to the thread pool (Parallel.For) cost
+/// 10-20 µs here, which made a 128³ product slower on two cores than on one; a loop costs about
+/// 2 µs this way. Indices are taken one at a time from a shared counter; each index's work does not
+/// depend on who runs it, so neither do the results. One loop at a time: a loop started inside
+/// another, or from a second thread while one runs, runs its indices on the calling thread.
 /// </summary>
 internal static class HostWorkers
 {
@@ -63,36 +62,43 @@ internal static class HostWorkers
         }
     }
 
+    // Workers are started as loops need them (a process that shares its machine with other ranks
+    // asks for fewer cores, HostThreads.Set) and never stopped.
     private static void EnsureWorkers(int needed)
     {
         if (workers.Length >= needed)
             return;
-        var started = new Thread[Math.Max(needed, Environment.ProcessorCount - 1)];
+        var started = new Thread[needed];
         workers.CopyTo(started, 0);
         for (int i = workers.Length; i < started.Length; i++)
         {
-            started[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"host worker {i + 1}" };
+            int index = i;
+            started[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"host worker {i + 1}" };
             started[i].Start();
         }
 
         workers = started;
     }
 
-    private static void WorkerLoop()
+    // Worker `index` helps with loops that want more than `index` helpers; after one it did not
+    // help with (the core count was lowered) it sleeps instead of spinning.
+    private static void WorkerLoop(int index)
     {
         isWorker = true;
         Loop? seen = null;
+        bool helped = true;
         while (true)
         {
-            var loop = WaitForLoop(seen);
+            var loop = WaitForLoop(seen, spin: helped);
             seen = loop;
-            if (loop.Join())
+            helped = index < loop.Helpers;
+            if (helped)
                 loop.Work();
         }
     }
 
     // The next loop other than `seen`: spins while one may come soon, then sleeps until one is posted.
-    private static Loop WaitForLoop(Loop? seen)
+    private static Loop WaitForLoop(Loop? seen, bool spin)
     {
         long idleSince = Stopwatch.GetTimestamp();
         while (true)
@@ -100,7 +106,7 @@ internal static class HostWorkers
             var loop = Volatile.Read(ref current);
             if (loop is not null && loop != seen)
                 return loop;
-            if (Stopwatch.GetTimestamp() - idleSince < SpinTime)
+            if (spin && Stopwatch.GetTimestamp() - idleSince < SpinTime)
             {
                 Thread.SpinWait(20);
                 continue;
@@ -125,11 +131,10 @@ internal static class HostWorkers
         private readonly int count = count;
         private int next;
         private int unfinished = count;
-        private int joined;
         private Exception? error;
 
-        /// <summary>Whether a worker may help (at most `helpers` do).</summary>
-        public bool Join() => Interlocked.Increment(ref joined) <= helpers;
+        /// <summary>How many workers help the caller (workers 0 .. Helpers - 1).</summary>
+        public int Helpers { get; } = helpers;
 
         public void Work()
         {
