@@ -191,9 +191,10 @@ internal static unsafe partial class HostMatMul
         }
     }
 
-    // Packing buffers, one per thread and kept up to 4 MiB (so no allocation on the training hot
-    // path); larger products take a temporary one.
-    private const long MaxKeptFloats = 1 << 20;
+    // Packing buffers, one per thread and kept up to 64 MiB (a packed 4,096 x 4,096 B), so that no
+    // product of a training step allocates or faults in fresh pages; larger products take a
+    // temporary one.
+    private const long MaxKeptFloats = 1 << 24;
 
     [ThreadStatic]
     private static HostScratch? packedBScratch;
