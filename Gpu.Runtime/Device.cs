@@ -123,6 +123,8 @@ public sealed class Device : IDisposable
     {
         if (threads is { } count)
             Host.HostThreads.Set(count);
+        if (profile == Runtime.CpuProfile.Host)
+            Host.HostWarmUp.Start(); // while ILGPU builds its context (docs/kernels.md)
         var cpu = CpuDevice(profile);
         var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms().Profiling());
         try
