@@ -387,12 +387,15 @@ internal static unsafe class HostConvolution
             float* partial = partials + (long)chunk * PartialLength(s, outChannels);
             var input = PaddedInput.Of(s);
             float* xp = Scratch(ref padded, (long)images * input.ImageLength);
-            float* dyGroup = Scratch(ref products, (long)outChannels * positions);
+            // dY (out, G P): the group's images side by side (y holds dy here). A group of one
+            // image is that already, and is read in place: copying it cost 12% of a 3 -> 32
+            // convolution's forward and backward at 32 x 32 (one core).
+            float* dyGroup = images == 1 ? y + first * OutputLength : Scratch(ref products, (long)outChannels * positions);
             for (int g = 0; g < images; g++)
             {
                 input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
-                float* gradOutput = y + (first + g) * OutputLength; // y holds dy here
-                for (int o = 0; o < outChannels; o++)
+                float* gradOutput = y + (first + g) * OutputLength;
+                for (int o = 0; images > 1 && o < outChannels; o++)
                     CopyRow(gradOutput + (long)o * p, 0f, dyGroup + (long)o * positions + g * p, p);
             }
 
