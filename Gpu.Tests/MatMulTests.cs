@@ -65,6 +65,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(400, 130, 70)] // the same panels, the rows split over cores (more than 384 rows)
     [InlineData(20, 48, 130)] // 32-column panels: one whole, one half (a whole vector)
     [InlineData(9, 50, 260)] // 32-column panels: the partial one ends inside a vector
+    [InlineData(700, 20, 70)] // 17-31 columns: one 32-column panel on AVX-512, its second vector partial
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third
     [InlineData(49, 37, 131)] // tall kernel: a partial 24-row band, a partial 8-row group, depth % 8 in both slices
     [InlineData(257, 260, 1010)] // large enough that the public entry picks the tall kernel itself

@@ -12,7 +12,7 @@ namespace Gpu.Runtime.Host;
 /// AVX-512; else <see cref="Vector{T}"/>, 8 floats with AVX2), organised like GotoBLAS/BLIS:
 /// <list type="bullet">
 /// <item>op(B) is packed once per call into panels of four 512-bit or two 256-bit vectors' width
-/// (64 or 16 columns, zero-padded past N; 32 with two 512-bit vectors when N is 32-63),
+/// (64 or 16 columns, zero-padded past N; 32 with two 512-bit vectors when N is 17-63),
 /// k-major inside slices of 128 rows of K, so the micro-kernel reads B contiguously whatever the
 /// form (NN or NT) and whatever N's stride (a 4 KiB stride at N = 1024 would alias in L1).</item>
 /// <item>In the TN form op(A) is packed per block of 96 rows and slice of K into bands of 6 rows,
@@ -61,9 +61,12 @@ internal static unsafe partial class HostMatMul
     // even when the unit starts cold (32-36 µs against 36-45 µs after 3 ms idle, single calls), and
     // by 1.6x in a loop (a 3-channel convolution's 32 x 1024 x 27 products).
     private const double WideFlops = 64 * 64 * 128;
-    // Products at least this wide take 512-bit vectors: 32-63 columns on 6 x 32 blocks (two
-    // vectors per row), wider ones on 6 x 64. Narrower ones would be mostly padding.
-    private const int NarrowestWide = 32;
+    // Products at least this wide take 512-bit vectors: 17-63 columns on 6 x 32 blocks (two
+    // vectors per row), wider ones on 6 x 64. With 17-31 columns the 8-float kernel makes two
+    // 16-column panels, the second mostly padding, and twice the short calls: a 4,096 x 20 x 10
+    // Linear ran in 0.74x the time on one 32-column panel, 64 x 24 x 64 in 0.88x (one process).
+    // With 16 columns or fewer a 6 x 32 block is half empty: 1.2-1.45x slower.
+    private const int NarrowestWide = 17;
     private const int WideColumns = 64;
 
     public static void Run(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise = true) =>
@@ -281,7 +284,7 @@ internal static unsafe partial class HostMatMul
         public static int GroupPanels => 16;
     }
 
-    // Six rows of two vectors: 6 x 16 with AVX2, 6 x 32 on 512-bit vectors (products 32-63 columns wide).
+    // Six rows of two vectors: 6 x 16 with AVX2, 6 x 32 on 512-bit vectors (products 17-63 columns wide).
     private readonly struct SixByTwo : IBlockShape
     {
         public static int PanelVectors => 2;
