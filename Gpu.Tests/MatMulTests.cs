@@ -66,6 +66,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(20, 48, 130)] // 32-column panels: one whole, one half (a whole vector)
     [InlineData(9, 50, 260)] // 32-column panels: the partial one ends inside a vector
     [InlineData(700, 20, 70)] // 17-31 columns: one 32-column panel on AVX-512, its second vector partial
+    [InlineData(600, 7, 20)] // tall and skinny: the public entry runs it transposed
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third
     [InlineData(49, 37, 131)] // tall kernel: a partial 24-row band, a partial 8-row group, depth % 8 in both slices
     [InlineData(257, 260, 1010)] // large enough that the public entry picks the tall kernel itself
@@ -73,6 +74,8 @@ public sealed class MatMulTests(DeviceFixture devices)
     {
         if (m == 257 && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             Assert.Equal(HostMatMul.Kernel.Tall, HostMatMul.Choose(Gpu.Kernels.MatMulShape.Create(m, n, k, false, false, false, false)));
+        if (m == 600)
+            Assert.Equal(HostMatMul.Kernel.Transposed, HostMatMul.Choose(Gpu.Kernels.MatMulShape.Create(m, n, k, false, false, false, false)));
 
         var random = new Random(m * 1000 + n + k);
         foreach (var (transposeA, transposeB) in new[] { (false, false), (false, true), (true, false), (true, true) })
@@ -86,7 +89,7 @@ public sealed class MatMulTests(DeviceFixture devices)
                 var shape = Gpu.Kernels.MatMulShape.Create(m, n, k, transposeA, transposeB, withBias, accumulate: !withBias);
                 var narrow = (float[])old.Clone();
                 Gpu.Runtime.Host.HostMatMul.Run(HostMatMul.Kernel.Vector, a, b, narrow, bias, shape);
-                foreach (var kernel in new[] { HostMatMul.Kernel.Wide, HostMatMul.Kernel.Tall })
+                foreach (var kernel in new[] { HostMatMul.Kernel.Wide, HostMatMul.Kernel.Tall, HostMatMul.Kernel.Transposed })
                 {
                     var result = (float[])old.Clone();
                     Gpu.Runtime.Host.HostMatMul.Run(kernel, a, b, result, bias, shape);

@@ -79,8 +79,8 @@ internal static unsafe partial class HostMatMul
     /// </summary>
     public static void RunIndirect(float* a, int* rowOffsets, int* depthOffsets, float* b, float* c, float* bias, MatMulShape s)
     {
-        // Not the tall kernel: it packs A by strides.
-        var kernel = Choose(s);
+        // Not the tall kernel (it packs A by strides) or the transposed product (it reads A as B).
+        var kernel = ChooseBlocked(s);
         if (kernel == Kernel.Tall)
             kernel = Kernel.Wide;
         Run(kernel, a, b, c, bias, s, new IndirectA(rowOffsets, depthOffsets), mayParallelise: false);
@@ -103,9 +103,19 @@ internal static unsafe partial class HostMatMul
 
         /// <summary>512-bit vectors, 24 x 16 blocks (HostMatMul.Tall.cs).</summary>
         Tall,
+
+        /// <summary>The transposed product on one of the others, transposed back (HostMatMul.Transposed.cs).</summary>
+        Transposed,
     }
 
     internal static Kernel Choose(MatMulShape s)
+    {
+        if (Transposed(s))
+            return Kernel.Transposed;
+        return ChooseBlocked(s);
+    }
+
+    private static Kernel ChooseBlocked(MatMulShape s)
     {
         if (!Vector512.IsHardwareAccelerated || s.N < NarrowestWide || (double)s.M * s.N * s.K < WideFlops)
             return Kernel.Vector;
@@ -121,7 +131,9 @@ internal static unsafe partial class HostMatMul
 
     private static void Run(Kernel kernel, float* a, float* b, float* c, float* bias, MatMulShape s, IndirectA indirect, bool mayParallelise)
     {
-        if (kernel == Kernel.Tall)
+        if (kernel == Kernel.Transposed)
+            RunTransposed(a, b, c, bias, s, mayParallelise);
+        else if (kernel == Kernel.Tall)
             Run<Vector512<float>, Lanes512<TallByOne>>(a, b, c, bias, s, indirect, mayParallelise);
         else if (kernel == Kernel.Wide && s.N < WideColumns)
             Run<Vector512<float>, Lanes512<SixByTwo>>(a, b, c, bias, s, indirect, mayParallelise);
