@@ -42,10 +42,14 @@ internal static class HostWarmUp
         }
     }
 
-    // Every form of the narrow kernel (an MLP's products) and of the 512-bit one where it runs.
+    // Every form of the 8-float kernel (an MLP's products), of the 512-bit ones (6 x 64 and
+    // 6 x 32) where they run, and of the transposed path for tall, skinny products.
     private static void Products()
     {
-        foreach (var (m, n, k) in new[] { (12, 20, 10), (80, 80, 130) })
+        var shapes = new List<(int M, int N, int K)> { (12, 20, 10), (520, 7, 20) };
+        if (Vector512.IsHardwareAccelerated)
+            shapes.AddRange([(80, 80, 130), (80, 24, 300)]);
+        foreach (var (m, n, k) in shapes)
         {
             var kernel = HostMatMul.Choose(MatMulShape.Create(m, n, k, false, false, false, false));
             var a = new float[m * k];
@@ -57,9 +61,6 @@ internal static class HostWarmUp
                 HostMatMul.Run(kernel, a, b, c, bias, MatMulShape.Create(m, n, k, transposeA, transposeB, true, false));
                 HostMatMul.Run(kernel, a, b, c, null, MatMulShape.Create(m, n, k, transposeA, transposeB, false, true));
             }
-
-            if (!Vector512.IsHardwareAccelerated)
-                break;
         }
     }
 
