@@ -118,7 +118,7 @@ internal static unsafe class HostConvolution
         var gradient = PaddedInput.OfGradient(s, outChannels);
         bool direct = dx is not null && gradient is not null && s.Channels >= DirectInputGradientChannels;
         int images = GroupImages(s);
-        float* flipped = direct ? Scratch(ref flippedWeights, gradient!.Value.PatchLength * s.Channels) : null;
+        float* flipped = direct ? HostScratch.Get(ref flippedWeights, gradient!.Value.PatchLength * s.Channels) : null;
         fixed (int* patches = Offsets(ref patchOffsets, input.PatchLength), positions = Offsets(ref positionOffsets, images * s.Positions))
         fixed (int* gradPatches = direct ? Offsets(ref gradPatchOffsets, gradient!.Value.PatchLength) : null,
             gradPositions = direct ? Offsets(ref gradPositionOffsets, images * s.Height * s.Width) : null)
@@ -145,7 +145,7 @@ internal static unsafe class HostConvolution
             var total = new Span<float>(partials, stride);
             for (int chunk = 1; chunk < chunks; chunk++)
                 Add(new ReadOnlySpan<float>(partials + (long)chunk * stride, stride), total);
-            float* transposed = Scratch(ref weightsTransposed, weights);
+            float* transposed = HostScratch.Get(ref weightsTransposed, weights);
             HostTranspose.Matrix(partials, s.PatchLength, outChannels, outChannels, transposed, s.PatchLength);
             Add(new ReadOnlySpan<float>(transposed, weights), new Span<float>(dw, weights));
 
@@ -167,8 +167,6 @@ internal static unsafe class HostConvolution
     // Below about a million multiply-adds the hand-off to other cores costs more than it saves.
     private static bool Parallelise(ConvShape s, int outChannels) =>
         HostThreads.Count > 1 && s.Batch > 1 && (long)s.Batch * outChannels * s.PatchLength * s.Positions >= 1 << 20;
-
-    private static float* Scratch(ref HostScratch? buffer, long length) => HostScratch.Get(ref buffer, length);
 
     private static int[] Offsets(ref int[]? buffer, int length)
     {
@@ -369,8 +367,8 @@ internal static unsafe class HostConvolution
             int k = s.PatchLength, p = s.Positions;
             int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
             var input = PaddedInput.Of(s);
-            float* xp = Scratch(ref padded, (long)images * input.ImageLength);
-            float* yGroup = Scratch(ref products, (long)positions * outChannels);
+            float* xp = HostScratch.Get(ref padded, (long)images * input.ImageLength);
+            float* yGroup = HostScratch.Get(ref products, (long)positions * outChannels);
             for (int g = 0; g < images; g++)
                 input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
 
@@ -386,11 +384,11 @@ internal static unsafe class HostConvolution
             int first = chunk * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
             float* partial = partials + (long)chunk * PartialLength(s, outChannels);
             var input = PaddedInput.Of(s);
-            float* xp = Scratch(ref padded, (long)images * input.ImageLength);
+            float* xp = HostScratch.Get(ref padded, (long)images * input.ImageLength);
             // dY (out, G P): the group's images side by side (y holds dy here). A group of one
             // image is that already, and is read in place: copying it cost 12% of a 3 -> 32
             // convolution's forward and backward at 32 x 32 (one core).
-            float* dyGroup = images == 1 ? y + first * OutputLength : Scratch(ref products, (long)outChannels * positions);
+            float* dyGroup = images == 1 ? y + first * OutputLength : HostScratch.Get(ref products, (long)outChannels * positions);
             for (int g = 0; g < images; g++)
             {
                 input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
@@ -420,8 +418,8 @@ internal static unsafe class HostConvolution
             var gradient = PaddedInput.OfGradient(s, outChannels)!.Value;
             int hw = s.Height * s.Width, positions = images * hw;
             // (This reuses the padded input's scratch: the input is no longer read.)
-            float* dyp = Scratch(ref padded, (long)images * gradient.ImageLength);
-            float* dxGroup = Scratch(ref gradProducts, (long)positions * s.Channels);
+            float* dyp = HostScratch.Get(ref padded, (long)images * gradient.ImageLength);
+            float* dxGroup = HostScratch.Get(ref gradProducts, (long)positions * s.Channels);
             for (int g = 0; g < images; g++)
                 gradient.Pad(y + (first + g) * OutputLength, dyp + (long)g * gradient.ImageLength);
             HostMatMul.RunIndirect(dyp, gradPositionOffsets, gradPatchOffsets, flipped, dxGroup, null, MatMulShape.Create(positions, s.Channels, gradient.PatchLength, false, false, false, false));
@@ -434,7 +432,7 @@ internal static unsafe class HostConvolution
         private void FoldedInputGradient(int first, int images, float* dyGroup)
         {
             int k = s.PatchLength, positions = images * s.Positions;
-            float* dc = Scratch(ref gradProducts, (long)k * positions);
+            float* dc = HostScratch.Get(ref gradProducts, (long)k * positions);
             HostMatMul.Run(w, dyGroup, dc, null, MatMulShape.Create(k, positions, outChannels, true, false, false, false), mayParallelise: false);
             for (int g = 0; g < images; g++)
             {

@@ -169,30 +169,9 @@ internal static unsafe partial class HostMatMul
                 ? new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, 1, (panels + cores - 1) / cores, unitsPackB: true)
                 : new Job<TVector, TLanes>(a, b, bp, c, bias, s, indirect, panels, RowBlocks(s.M, TLanes.BandRows, parallel), TLanes.GroupPanels, unitsPackB: false);
             int units = job.Units;
-            bool parallelPack = parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats;
-            if (byColumns)
-            {
-                // The units pack their own panels.
-            }
-            else if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
-            {
-                // A large NN B is packed slice by slice, row by row, so its rows are read in
-                // order (the hardware prefetchers follow them; panel by panel, each row is
-                // visited once per panel). The last, partial panel as usual.
-                int slices = (s.K + DepthBlock - 1) / DepthBlock;
-                if (parallelPack)
-                    HostThreads.For(slices, job.PackSliceRows);
-                else
-                    for (int slice = 0; slice < slices; slice++)
-                        job.PackSliceRows(slice);
-                if (s.N % panelWidth != 0)
-                    job.PackB(panels - 1);
-            }
-            else if (parallelPack)
-                HostThreads.For(panels, job.PackB);
-            else
-                for (int p = 0; p < panels; p++)
-                    job.PackB(p);
+            // Split by columns, the units pack their own panels.
+            if (!byColumns)
+                job.PackAllPanels(parallel && (long)s.K * panels * panelWidth >= ParallelPackFloats);
 
             if (parallel)
                 HostThreads.For(units, job.Unit);
@@ -378,6 +357,29 @@ internal static unsafe partial class HostMatMul
         // it panel p holds d rows of `width` floats, B[k0 + kk, p * width + jj] at (p * d + kk) * width + jj.
         private float* PanelStart(int k0, int depth, int panel) =>
             packedB + (long)k0 * panels * PanelWidth + (long)panel * depth * PanelWidth;
+
+        // Every panel of B, over the cores when `parallel`. A large NN B is packed slice by slice, row
+        // by row, so its rows are read in order (the hardware prefetchers follow them; panel by
+        // panel, each row is visited once per panel); its last, partial panel as usual.
+        public void PackAllPanels(bool parallel)
+        {
+            if (s.BColStride == 1 && (long)s.K * s.N >= RowOrderPackFloats)
+            {
+                int slices = (s.K + DepthBlock - 1) / DepthBlock;
+                if (parallel)
+                    HostThreads.For(slices, PackSliceRows);
+                else
+                    for (int slice = 0; slice < slices; slice++)
+                        PackSliceRows(slice);
+                if (s.N % PanelWidth != 0)
+                    PackB(panels - 1);
+            }
+            else if (parallel)
+                HostThreads.For(panels, PackB);
+            else
+                for (int p = 0; p < panels; p++)
+                    PackB(p);
+        }
 
         // NN: the whole panels of one slice of K, a row of B at a time.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -20,7 +20,7 @@ internal static class HostWorkers
     private static readonly long SpinTime = Stopwatch.Frequency / 5000; // 200 µs
 
     private static readonly object Gate = new();
-    private static Thread[] workers = [];
+    private static int workers;
     private static Loop? current;
     private static int busy;
     private static int sleepers;
@@ -66,18 +66,11 @@ internal static class HostWorkers
     // asks for fewer cores, HostThreads.Set) and never stopped.
     private static void EnsureWorkers(int needed)
     {
-        if (workers.Length >= needed)
-            return;
-        var started = new Thread[needed];
-        workers.CopyTo(started, 0);
-        for (int i = workers.Length; i < started.Length; i++)
+        for (; workers < needed; workers++)
         {
-            int index = i;
-            started[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"host worker {i + 1}" };
-            started[i].Start();
+            int index = workers;
+            new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"host worker {index + 1}" }.Start();
         }
-
-        workers = started;
     }
 
     // Worker `index` helps with loops that want more than `index` helpers; after one it did not
