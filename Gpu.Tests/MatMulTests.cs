@@ -70,6 +70,7 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third
     [InlineData(49, 37, 131)] // tall kernel: a partial 24-row band, a partial 8-row group, depth % 8 in both slices
     [InlineData(257, 260, 1010)] // large enough that the public entry picks the tall kernel itself
+    [InlineData(1030, 70, 40)] // TN with M >= 1,024: A packed (k-steps 4 KiB apart), the last band partial; smaller TN A is read in place
     public void AllKernelsGiveTheSameBits(int m, int n, int k)
     {
         if (m == 257 && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)

@@ -15,9 +15,10 @@ namespace Gpu.Runtime.Host;
 /// (64 or 16 columns, zero-padded past N; 32 with two 512-bit vectors when N is 17-63),
 /// k-major inside slices of 128 rows of K, so the micro-kernel reads B contiguously whatever the
 /// form (NN or NT) and whatever N's stride (a 4 KiB stride at N = 1024 would alias in L1).</item>
-/// <item>In the TN form op(A) is packed per block of 96 rows and slice of K into bands of 6 rows,
-/// k-major, so its strided A becomes contiguous; in NN and NT A's rows are contiguous in k already
-/// and six of them are streamed in place (packing them cost as much as a 64-cube product).</item>
+/// <item>A is streamed in place, six rows at a time (packing them cost as much as a 64-cube
+/// product): in NN and NT its rows are contiguous in k; in TN the six values of each k are
+/// contiguous and k steps by M. Only a TN A with M >= 1,024 is packed per block of 96 rows and
+/// slice of K into bands of 6 rows, k-major (its 4 KiB k-steps would alias in L1).</item>
 /// <item>The micro-kernel keeps a 6-row block of C in registers: with AVX2 (16 registers) two
 /// vectors per row, 12 accumulators fed per k by two loads of B and six broadcasts of A; with
 /// AVX-512 (32 registers) four vectors per row, 24 accumulators fed by four loads and six
@@ -41,6 +42,7 @@ namespace Gpu.Runtime.Host;
 internal static unsafe partial class HostMatMul
 {
     private const double ParallelFlops = 2e6;
+    private const long PackedTransposedAStride = 1024;
     // Rows of C a micro-kernel keeps in registers: 6 (of 2 or 4 vectors each), or 24 of one vector
     // in the tall kernel (HostMatMul.Tall.cs). Row blocks hold 96 rows either way.
     private const int BandRows = 6;
@@ -499,10 +501,13 @@ internal static unsafe partial class HostMatMul
             }
 
             int k = s.K;
-            // Only the TN form packs A: its rows are strided by M (a 4 KiB stride at M = 1024 would
-            // alias in L1). In NN and NT each row of A is contiguous in k, and the micro-kernel
-            // streams six rows directly, which saves the copy that dominates small products.
-            bool packA = s.AColStride != 1 && indirect.RowOffsets == null; // exactly the TN form (with M > 1)
+            // A is read in place: in NN and NT six rows contiguous in k, in TN (A stored (K, M)) the
+            // six values of each k, contiguous, k steps M apart. Only a TN A whose k-steps are
+            // 4 KiB or more apart (M >= 1,024) is packed: in place, every k of a slice maps to one
+            // set of L1, and on two cores 1024-2048 x 48-128 x 256-1024 products ran 3-7% slower.
+            // Below that, reading in place was 3-13% faster than packing on one core (128³ TN,
+            // 768 x 64 x 256, 200 x 300 x 100) and 2-15% on two (measured in one process).
+            bool packA = s.AColStride >= PackedTransposedAStride && indirect.RowOffsets == null;
             // (+ 2: PackA's 8-float stores of 6-float rows run 2 floats past the last.)
             var packedA = HostScratch.Rent(ref packedAScratch, packA ? bands * BandRows * Math.Max(Math.Min(DepthBlock, k), 1) + 2 : 1, MaxKeptFloats);
             try
@@ -536,6 +541,12 @@ internal static unsafe partial class HostMatMul
                                 rowsOfA = SixRows.Strided(ap + (long)band * BandRows * depth, 1, BandRows);
                                 AccumulateRows<Strided>(&rowsOfA, null, BandRows, bPanel, depth, &block);
                             }
+                            else if (s.AColStride != 1)
+                            {
+                                // TN in place: k steps by A's column stride (under 1,024, see packA).
+                                rowsOfA = SixRows.Strided(a + (long)k0 * s.AColStride + row, 1, bandRows);
+                                AccumulateRows<Strided>(&rowsOfA, null, (int)s.AColStride, bPanel, depth, &block);
+                            }
                             else
                             {
                                 rowsOfA = SixRows.Strided(a + (long)row * s.ARowStride + k0, s.ARowStride, bandRows);
@@ -553,7 +564,7 @@ internal static unsafe partial class HostMatMul
             }
         }
 
-        // TN only (A stored (K, M), so ARowStride = 1): band r of the block holds A[row + i, k0 + kk]
+        // TN with M >= 1,024 only (A stored (K, M), so ARowStride = 1): band r of the block holds A[row + i, k0 + kk]
         // at (r * depth + kk) * 6 + i, and the six values at each k are contiguous in A as well.
         // Rows past M are zero; their results are computed but not stored.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
