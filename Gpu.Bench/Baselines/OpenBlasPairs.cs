@@ -30,6 +30,10 @@ internal static unsafe class OpenBlasPairs
         setThreads(threads);
         using var device = Device.CreateCpu(threads: threads);
         Console.WriteLine($"ours on {threads} thread(s) against OpenBLAS on {threads} (OPENBLAS_CORETYPE={Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") ?? "unset"})");
+        // In one process OpenBLAS's idle threads keep spinning after each call and take turns on
+        // the cores with our workers: several-thread pairs then turn bimodal (ours up to 2x slower).
+        if (threads > 1 && Environment.GetEnvironmentVariable("OPENBLAS_THREAD_TIMEOUT") is null)
+            Console.WriteLine("note: OPENBLAS_THREAD_TIMEOUT is unset, so OpenBLAS's idle threads spin on our cores between calls; set it to 4 for steady pairs");
         var random = new Random(1);
         string[] shapes = args.Length > 0 ? args : ["128", "256", "512", "1024"];
         foreach (string text in shapes)
