@@ -108,10 +108,15 @@ internal static unsafe partial class HostMatMul
 
         /// <summary>The transposed product on one of the others, transposed back (HostMatMul.Transposed.cs).</summary>
         Transposed,
+
+        /// <summary>512-bit vectors, 16 rows on the lanes, a column per accumulator (HostMatMul.Narrow.cs).</summary>
+        Narrow,
     }
 
     internal static Kernel Choose(MatMulShape s)
     {
+        if (Narrow(s))
+            return Kernel.Narrow;
         if (Transposed(s))
             return Kernel.Transposed;
         return ChooseBlocked(s);
@@ -135,6 +140,8 @@ internal static unsafe partial class HostMatMul
     {
         if (kernel == Kernel.Transposed)
             RunTransposed(a, b, c, bias, s, mayParallelise);
+        else if (kernel == Kernel.Narrow)
+            RunNarrow(a, b, c, bias, s, mayParallelise);
         else if (kernel == Kernel.Tall)
             Run<Vector512<float>, Lanes512<TallByOne>>(a, b, c, bias, s, indirect, mayParallelise);
         else if (kernel == Kernel.Wide && s.N < WideColumns)
