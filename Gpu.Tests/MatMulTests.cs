@@ -67,11 +67,11 @@ public sealed class MatMulTests(DeviceFixture devices)
     [InlineData(9, 50, 260)] // 32-column panels: the partial one ends inside a vector
     [InlineData(700, 20, 70)] // 17-31 columns: one 32-column panel on AVX-512, its second vector partial
     [InlineData(100, 1, 20)] // one column (the reference example's last layer): the narrow kernel stores 16 rows as one vector
-    [InlineData(600, 7, 20)] // up to 8 columns: the public entry picks the narrow kernel (rows on the lanes)
+    [InlineData(4000, 7, 20)] // up to 8 columns, large enough for 512-bit vectors: the public entry picks the narrow kernel (rows on the lanes)
     [InlineData(600, 10, 20)] // 9-10 columns, short K, under 1,024 rows: the public entry runs it transposed
-    [InlineData(2, 300, 50)] // up to 8 rows: the public entry runs it transposed, on the narrow kernel
+    [InlineData(2, 1400, 50)] // up to 8 rows: the public entry runs it transposed, on the narrow kernel
     [InlineData(3, 70, 130)] // the same path by hand: two slices of K, a partial block of the transpose's rows
-    [InlineData(1500, 12, 150)] // narrow kernel with 9-16 columns: a whole and a partial pass of 8 columns, two slices of K, a partial block of rows
+    [InlineData(1500, 12, 150)] // narrow kernel with 9-24 columns from 1,024 rows: a whole and a partial pass of 8 columns, two slices of K, a partial block of rows
     [InlineData(30, 100, 70)] // 64-column panels: the partial one holds two whole vectors and part of a third
     [InlineData(49, 37, 131)] // tall kernel: a partial 24-row band, a partial 8-row group, depth % 8 in both slices
     [InlineData(257, 260, 1010)] // large enough that the public entry picks the tall kernel itself
@@ -81,9 +81,9 @@ public sealed class MatMulTests(DeviceFixture devices)
         if (m == 257 && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             Assert.Equal(HostMatMul.Kernel.Tall, HostMatMul.Choose(Gpu.Kernels.MatMulShape.Create(m, n, k, false, false, false, false)));
         var plain = Gpu.Kernels.MatMulShape.Create(m, n, k, false, false, false, false);
-        if ((m, n) is (600, 10) || ((m, n) is (2, 300) && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated))
+        if ((m, n) is (600, 10) || ((m, n) is (2, 1400) && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated))
             Assert.Equal(HostMatMul.Kernel.Transposed, HostMatMul.Choose(plain));
-        if ((m, n) is (600, 7) or (1500, 12) && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        if ((m, n) is (4000, 7) or (1500, 12) && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             Assert.Equal(HostMatMul.Kernel.Narrow, HostMatMul.Choose(plain));
 
         var random = new Random(m * 1000 + n + k);

@@ -33,20 +33,29 @@ internal static unsafe partial class HostMatMul
     // The products that take this kernel, measured against the blocked and transposed ones in one
     // process on two cores: up to 8 columns, 0.43-0.87x their time (512 x 1 x 1,024: 0.33x;
     // 4,096 x 4 x 1,024: 0.51x; 64 x 4 x 64: 0.61-0.68x; 4,096 x 1 x 20: 0.74x TN, 0.95x NN, where
-    // transposing A is most of the work). With 9-16 columns from 1,024 rows, 0.61-0.91x
-    // (4,096 x 10 x 20: 0.70x; 4,096 x 16 x 1,024: 0.66-0.77x); with fewer rows the 6 x 16
-    // blocks were faster (512 x 16 x 256: 1.14-1.28x, 128 x 16 x 64: 1.1-1.25x).
+    // transposing A is most of the work). With 9-24 columns from 1,024 rows, 0.37-1.0x
+    // (4,096 x 20 x 10: 0.37-0.45x; 4,096 x 10 x 20: 0.70x; 4,096 x 24 x 64: 0.60-0.85x;
+    // 4,096 x 16 x 1,024: 0.66-0.77x; 1,024 x 20 x 20: 1.0x); with fewer rows the 6 x 16 blocks
+    // were faster (512 x 16 x 256: 1.14-1.28x, 128 x 16 x 64: 1.1-1.25x), and so were the 6 x 32
+    // ones with 32 columns (4,096 x 32 x 32 NT: 1.37x).
+    // As for the other 512-bit kernels, only from WideFlops multiply-adds (B's padding counted):
+    // the reference example's 100 x 1 x 20 product made its training step 5% slower on the
+    // narrow kernel, the 512-bit unit woken for one small product in a step of 256-bit ops.
     private static bool Narrow(MatMulShape s) =>
-        Vector512.IsHardwareAccelerated && (s.N <= NarrowColumns || (s.N <= 2 * NarrowColumns && s.M >= 1024));
+        Vector512.IsHardwareAccelerated && (s.N <= NarrowColumns || (s.N <= 3 * NarrowColumns && s.M >= 1024))
+        && (double)s.M * NarrowPitch(s.N) * s.K >= WideFlops;
+
+    private static int NarrowPitch(int columns) => (columns + NarrowColumns - 1) / NarrowColumns * NarrowColumns;
 
     [ThreadStatic]
     private static HostScratch? narrowScratch;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunNarrow(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
     {
         if (s.M == 0 || s.N == 0)
             return;
-        int pitch = (s.N + NarrowColumns - 1) / NarrowColumns * NarrowColumns;
+        int pitch = NarrowPitch(s.N);
         var scratch = HostScratch.Rent(ref narrowScratch, (long)Math.Max(s.K, 1) * pitch, MaxKeptFloats);
         try
         {

@@ -34,7 +34,8 @@ internal static unsafe partial class HostMatMul
     {
         if (s.HasBias != 0 && s.Accumulate != 0)
             return false;
-        if (Vector512.IsHardwareAccelerated && s.M <= NarrowColumns && s.N >= 64 && (s.M <= 2 || s.K <= 64))
+        if (Vector512.IsHardwareAccelerated && s.M <= NarrowColumns && s.N >= 64 && (s.M <= 2 || s.K <= 64)
+            && (double)s.N * NarrowPitch(s.M) * s.K >= WideFlops)
             return true;
         return s.AColStride != 1
             ? s.N <= 16 && s.M >= 256

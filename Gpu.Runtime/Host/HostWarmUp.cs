@@ -42,14 +42,14 @@ internal static class HostWarmUp
         }
     }
 
-    // Every form of the 8-float kernel (an MLP's products), of the 512-bit ones (6 x 64, 6 x 32
-    // and the narrow kernel, which takes up to 8 columns, as in the reference example's last
-    // layer) where they run, and of the transposed path for tall, skinny products.
+    // Every form of the 8-float kernel (an MLP's products), of the transposed path for tall,
+    // skinny products, and of the 512-bit kernels where they run (6 x 64, 6 x 32, and the narrow
+    // kernel for a few columns at a large batch, as in `predict` of an MLP).
     private static void Products()
     {
-        var shapes = new List<(int M, int N, int K)> { (12, 20, 10), (520, 7, 20), (520, 10, 20) };
+        var shapes = new List<(int M, int N, int K)> { (12, 20, 10), (520, 7, 20) };
         if (Vector512.IsHardwareAccelerated)
-            shapes.AddRange([(80, 80, 130), (80, 24, 300)]);
+            shapes.AddRange([(80, 80, 130), (80, 24, 300), (4100, 7, 20)]);
         foreach (var (m, n, k) in shapes)
         {
             var kernel = HostMatMul.Choose(MatMulShape.Create(m, n, k, false, false, false, false));
