@@ -84,6 +84,41 @@ public sealed class LayerTests(DeviceFixture devices)
         Numerics.AssertClose(dx2, dx1, 1e-5, 1e-5, "input gradient");
     }
 
+    [SkippableTheory]
+    [InlineData(5, 1, 8, 16, 3, 1, 1)] // the digits CNN's first layer: 64 positions, two passes of 8 channels
+    [InlineData(3, 3, 32, 32, 3, 1, 1)] // 3 channels: 27 patch values, 1,024 positions
+    [InlineData(2, 3, 9, 10, 3, 2, 1)] // stride 2: 25 positions (a partial block of 16), 10 channels (a partial pass)
+    [InlineData(2, 1, 5, 3, 5, 1, 2)] // kernel 5: 25 patch values
+    [InlineData(4, 3, 6, 9, 3, 1, 0)] // 16 positions in rows of 4: one whole block, gathered
+    public void ForwardOnLanesGivesTheProductsBits(int batch, int channels, int size, int outChannels, int kernel, int stride, int padding)
+    {
+        var shape = Gpu.Kernels.ConvShape.Create(batch, channels, size, size, kernel, stride, padding);
+        Skip.IfNot(Gpu.Runtime.Host.HostConvolution.ForwardOnLanes(shape), "the forward on lanes needs AVX-512");
+        var x = Numerics.Random(batch * channels * size * size, 21);
+        var w = Numerics.Random(outChannels * channels * kernel * kernel, 22, 0.3f);
+        var b = Numerics.Random(outChannels, 23);
+        using var input = devices.Host.FromArray(x, batch, channels, size, size);
+        using var weight = devices.Host.FromArray(w, outChannels, channels, kernel, kernel);
+        using var bias = devices.Host.FromArray(b, outChannels);
+        using var output = devices.Host.Zeros(batch, outChannels, shape.OutHeight, shape.OutWidth);
+        foreach (bool withBias in new[] { true, false })
+        {
+            Ops.Conv2d(input, weight, withBias ? bias : null, output, stride, padding);
+            var onLanes = output.ToArray();
+            try
+            {
+                Gpu.Runtime.Host.HostConvolution.ForwardOnLanesEnabled = false;
+                Ops.Conv2d(input, weight, withBias ? bias : null, output, stride, padding);
+            }
+            finally
+            {
+                Gpu.Runtime.Host.HostConvolution.ForwardOnLanesEnabled = true;
+            }
+
+            Assert.Equal(output.ToArray(), onLanes);
+        }
+    }
+
     private static (float[] Y, float[] DW, float[] DB, float[] DX) Convolve(
         Device device, float[] x, float[] w, float[] b, float[] g, int batch, int channels, int size, int outChannels, int outSize, int stride, int padding)
     {

@@ -31,7 +31,7 @@ namespace Gpu.Runtime.Host;
 /// results do not depend on the number of cores. On a GPU the kernel backend instead builds one
 /// patch matrix for the whole batch and makes one large product (docs/kernels.md).
 /// </summary>
-internal static unsafe class HostConvolution
+internal static unsafe partial class HostConvolution
 {
     // Output positions a group's products aim for (the rows of the forward product, the depth of
     // dW's): enough that 8x8 digits share a product, few enough that a group's padded input and
@@ -368,9 +368,16 @@ internal static unsafe class HostConvolution
             int first = group * GroupSize, images = Math.Min(GroupSize, s.Batch - first), positions = images * p;
             var input = PaddedInput.Of(s);
             float* xp = HostScratch.Get(ref padded, (long)images * input.ImageLength);
-            float* yGroup = HostScratch.Get(ref products, (long)positions * outChannels);
             for (int g = 0; g < images; g++)
                 input.Pad(x + (first + g) * ImageLength, xp + (long)g * input.ImageLength);
+
+            if (ForwardOnLanes(s))
+            {
+                ForwardGroupOnLanes(xp, input.ImageLength, images, positionOffsets, patchOffsets, w, bias, y + first * OutputLength, s, outChannels);
+                return;
+            }
+
+            float* yGroup = HostScratch.Get(ref products, (long)positions * outChannels);
 
             // Y^T (G P, out) = patches (G P, K) W^T: W stored (out, K) is B transposed, the NT form.
             HostMatMul.RunIndirect(xp, positionOffsets, patchOffsets, w, yGroup, bias, MatMulShape.Create(positions, outChannels, k, false, true, bias is not null, false));

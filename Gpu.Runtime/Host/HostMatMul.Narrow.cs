@@ -83,6 +83,36 @@ internal static unsafe partial class HostMatMul
     }
 
 
+    // Eight columns of C over 16 rows: sums[jj * 16 + i] = sum over kk of A[i, kk] B[kk, jj].
+    // The loop alone, never inlined, like the other kernels (see AccumulateRows). The convolution's
+    // forward on lanes uses it too (HostConvolution.Lanes.cs).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void AccumulateNarrow(float* columnsOfA, float* bp, int pitch, int depth, float* sums)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int kk = 0; kk < depth; kk++, columnsOfA += NarrowRows, bp += pitch)
+        {
+            var x = Vector512.Load(columnsOfA);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[0]), x, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[1]), x, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[2]), x, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[3]), x, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[4]), x, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[5]), x, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[6]), x, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[7]), x, c7);
+        }
+
+        c0.Store(sums);
+        c1.Store(sums + NarrowRows);
+        c2.Store(sums + 2 * NarrowRows);
+        c3.Store(sums + 3 * NarrowRows);
+        c4.Store(sums + 4 * NarrowRows);
+        c5.Store(sums + 5 * NarrowRows);
+        c6.Store(sums + 6 * NarrowRows);
+        c7.Store(sums + 7 * NarrowRows);
+    }
+
     private readonly struct NarrowJob(float* a, float* packedB, int pitch, float* c, float* bias, MatMulShape s)
     {
         private readonly float* a = a, packedB = packedB, c = c, bias = bias;
@@ -146,35 +176,6 @@ internal static unsafe partial class HostMatMul
                 for (int i = 0; i < NarrowRows; i++)
                     target[kk * NarrowRows + i] = i < rows ? first[i * rowStride + kk * columnStride] : 0f;
             }
-        }
-
-        // Eight columns of C over 16 rows: sums[jj * 16 + i] = sum over kk of A[i, kk] B[kk, jj].
-        // The loop alone, never inlined, like the other kernels (see AccumulateRows).
-        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-        private static void AccumulateNarrow(float* columnsOfA, float* bp, int pitch, int depth, float* sums)
-        {
-            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
-            for (int kk = 0; kk < depth; kk++, columnsOfA += NarrowRows, bp += pitch)
-            {
-                var x = Vector512.Load(columnsOfA);
-                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[0]), x, c0);
-                c1 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[1]), x, c1);
-                c2 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[2]), x, c2);
-                c3 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[3]), x, c3);
-                c4 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[4]), x, c4);
-                c5 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[5]), x, c5);
-                c6 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[6]), x, c6);
-                c7 = Vector512.FusedMultiplyAdd(Vector512.Create(bp[7]), x, c7);
-            }
-
-            c0.Store(sums);
-            c1.Store(sums + NarrowRows);
-            c2.Store(sums + 2 * NarrowRows);
-            c3.Store(sums + 3 * NarrowRows);
-            c4.Store(sums + 4 * NarrowRows);
-            c5.Store(sums + 5 * NarrowRows);
-            c6.Store(sums + 6 * NarrowRows);
-            c7.Store(sums + 7 * NarrowRows);
         }
 
         // C[row + i, j0 + jj] from sums[jj * 16 + i], as StoreBlock adds them: the first slice's
