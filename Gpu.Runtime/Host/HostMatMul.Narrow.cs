@@ -82,7 +82,6 @@ internal static unsafe partial class HostMatMul
         }
     }
 
-
     // Eight columns of C over 16 rows: sums[jj * 16 + i] = sum over kk of A[i, kk] B[kk, jj].
     // The loop alone, never inlined, like the other kernels (see AccumulateRows). The convolution's
     // forward on lanes uses it too (HostConvolution.Lanes.cs).

@@ -32,7 +32,8 @@ namespace Gpu.Runtime.Host;
 /// 256-bit machines give the same bits; 512-bit vectors made 256-1024³ products 1.3-1.6x faster on
 /// an AVX-512 Xeon.
 /// Large products (M and N from 256) take a third kernel instead, 24 x 16 blocks over packed A
-/// (HostMatMul.Tall.cs). Products split into (row block of up to 96 rows, group of up to 1,024
+/// (HostMatMul.Tall.cs), and narrow ones (a few columns at a large batch) a fourth, with rows on
+/// the lanes (HostMatMul.Narrow.cs). Products split into (row block of up to 96 rows, group of up to 1,024
 /// columns) units over cores (HostThreads.For), the bands dealt out evenly.
 /// Every output is summed over k in the same order by one thread whatever the split, so results
 /// are deterministic and independent of the number of cores. The hot methods are compiled fully
