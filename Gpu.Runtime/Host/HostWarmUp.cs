@@ -27,6 +27,7 @@ internal static class HostWarmUp
     internal static void Run()
     {
         Products();
+        Convolutions();
         Elementwise();
     }
 
@@ -62,6 +63,27 @@ internal static class HostWarmUp
                 HostMatMul.Run(kernel, a, b, c, bias, MatMulShape.Create(m, n, k, transposeA, transposeB, true, false));
                 HostMatMul.Run(kernel, a, b, c, null, MatMulShape.Create(m, n, k, transposeA, transposeB, false, true));
             }
+        }
+    }
+
+    // A first convolution layer's forward (on the lanes where AVX-512 has them) and backward, as in
+    // the digits CNN of the README: one 8 x 8 image, 16 channels out.
+    private static unsafe void Convolutions()
+    {
+        var shape = ConvShape.Create(1, 1, 8, 8, 3, 1, 1);
+        const int outChannels = 16;
+        var x = new float[shape.Channels * shape.Height * shape.Width];
+        var w = new float[outChannels * shape.PatchLength];
+        var bias = new float[outChannels];
+        var y = new float[outChannels * shape.Positions];
+        var dw = new float[w.Length];
+        var db = new float[outChannels];
+        var dx = new float[x.Length];
+        var partials = new float[HostConvolution.Chunks(shape) * HostConvolution.PartialLength(shape, outChannels)];
+        fixed (float* xp = x, wp = w, bp = bias, yp = y, dwp = dw, dbp = db, dxp = dx, pp = partials)
+        {
+            HostConvolution.Forward(xp, wp, bp, yp, shape, outChannels);
+            HostConvolution.Backward(xp, wp, yp, dwp, dbp, dxp, shape, outChannels, pp);
         }
     }
 
