@@ -168,6 +168,21 @@ internal static unsafe partial class HostMatMul
                     HostTranspose.Block8x8(first + kk0, rowStride, target + kk0 * NarrowRows, NarrowRows);
                     HostTranspose.Block8x8(first + 8 * rowStride + kk0, rowStride, target + kk0 * NarrowRows + 8, NarrowRows);
                 }
+
+                if (kk0 < depth)
+                {
+                    // The last depth % 8 of K: each row's rest, masked (zero past it), into a 16 x 8
+                    // tile, then transposed like the rest. The k-rows it writes past depth (at most
+                    // up to 128) are never read. Element by element, 4,096 x 1 x 20 took 1.22x as
+                    // long and 4,096 x 10 x 20 1.16x (one process, two cores).
+                    var mask = Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(depth - kk0)).AsSingle();
+                    float* tile = stackalloc float[NarrowRows * 8];
+                    for (int i = 0; i < NarrowRows; i++)
+                        Avx.MaskLoad(first + i * rowStride + kk0, mask).Store(tile + i * 8);
+                    HostTranspose.Block8x8(tile, 8, target + kk0 * NarrowRows, NarrowRows);
+                    HostTranspose.Block8x8(tile + 64, 8, target + kk0 * NarrowRows + 8, NarrowRows);
+                    return;
+                }
             }
 
             for (int kk = kk0; kk < depth; kk++)
