@@ -8,7 +8,7 @@ namespace Gpu.Runtime.Host;
 /// their transpose, C^T = B^T A^T, whose few rows become the blocked kernels' bands and whose many
 /// columns their panels, then are transposed back. Run directly, a 4,096 x 20 x 10 Linear made
 /// 683 bands x 2 panels of 10-deep calls and spent most of its time between them. (Up to 8
-/// columns, or 16 from 1,024 rows, the narrow kernel takes them first: HostMatMul.Narrow.cs.)
+/// columns, or 24 from 1,024 rows, the narrow kernel takes them first: HostMatMul.Narrow.cs.)
 /// Short, wide products (up to 8 rows) run transposed on the narrow kernel.
 /// The bits are the direct product's: C^T starts as the bias (a row per column of C) or the old
 /// C, and the kernels add each slice's sum to it in the same order (x + y = y + x exactly).

@@ -43,6 +43,7 @@ namespace Gpu.Runtime.Host;
 internal static unsafe partial class HostMatMul
 {
     private const double ParallelFlops = 2e6;
+    // A TN A is packed from this column stride (4 KiB) up, and read in place below it (see Unit).
     private const long PackedTransposedAStride = 1024;
     // Rows of C a micro-kernel keeps in registers: 6 (of 2 or 4 vectors each), or 24 of one vector
     // in the tall kernel (HostMatMul.Tall.cs). Row blocks hold 96 rows either way.
