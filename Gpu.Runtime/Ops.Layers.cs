@@ -9,16 +9,18 @@ public static partial class Ops
     /// <paramref name="input"/> (B, C, H, W), <paramref name="weight"/> (out, C, k, k),
     /// <paramref name="bias"/> (out) or null, <paramref name="output"/> (B, out, OH, OW) with
     /// <c>OH = (H + 2 padding - k) / stride + 1</c>. How it runs is the backend's choice
-    /// (docs/kernels.md): one image at a time on the host, one large product on a GPU.
+    /// (docs/kernels.md): one image at a time on the host, one large product on a GPU. With
+    /// <paramref name="relu"/>, the output is torch.relu's of the convolution (max with 0, NaN
+    /// kept), applied as it is written: a Conv2d followed by a ReLU in one op.
     /// </summary>
-    public static void Conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor output, int stride = 1, int padding = 0)
+    public static void Conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor output, int stride = 1, int padding = 0, bool relu = false)
     {
         const string op = nameof(Conv2d);
         var (d, s, outChannels) = CheckConv(op, input, weight, bias, output, "output", stride, padding);
         Check.NoOverlap(op, output, "output", input, "input");
         Check.NoOverlap(op, output, "output", weight, "weight");
         if (output.Length > 0)
-            d.Dispatch().Conv2d(input, weight, bias, output, s, outChannels);
+            d.Dispatch().Conv2d(input, weight, bias, output, s, outChannels, relu);
     }
 
     /// <summary>

@@ -119,6 +119,46 @@ public sealed class LayerTests(DeviceFixture devices)
         }
     }
 
+    [Theory]
+    [InlineData("host", 3, 1, 8, 16)] // the forward with positions on the lanes (AVX-512): ReLU before the store
+    [InlineData("host", 2, 16, 6, 32)] // the product path: ReLU after each image's transpose
+    [InlineData("fast", 3, 1, 8, 16)] // the kernels: a ReLU launch after the convolution's
+    public void ConvolutionWithReluIsConvolutionThenRelu(string profile, int batch, int channels, int size, int outChannels)
+    {
+        // A Sequential runs a Conv2d followed by a ReLU as one op; it must give the two ops' bits,
+        // NaN included (torch.relu keeps it), forward and, through the model, backward.
+        var device = devices.Get(profile);
+        var x = Numerics.Random(batch * channels * size * size, 31);
+        x[5] = float.NaN;
+        var w = Numerics.Random(outChannels * channels * 9, 32, 0.3f);
+        var b = Numerics.Random(outChannels, 33);
+        var g = Numerics.Random(batch * outChannels * size * size, 34);
+        using var input = device.FromArray(x, batch, channels, size, size);
+        using var weight = device.FromArray(w, outChannels, channels, 3, 3);
+        using var bias = device.FromArray(b, outChannels);
+        using var convolved = device.Zeros(batch, outChannels, size, size);
+        using var separate = device.Zeros(batch, outChannels, size, size);
+        using var fused = device.Zeros(batch, outChannels, size, size);
+        Ops.Conv2d(input, weight, bias, convolved, 1, 1);
+        Ops.Relu(convolved, separate);
+        Ops.Conv2d(input, weight, bias, fused, 1, 1, relu: true);
+        Assert.Equal(separate.ToArray(), fused.ToArray());
+
+        using var model = new Sequential(new TensorShape(channels, size, size), new Conv2d(channels, outChannels, 3, padding: 1), new ReLU()) { InputRequiresGrad = true }.To(device);
+        model.LoadStateDict(new Dictionary<string, (int[], float[])> { ["0.weight"] = ([outChannels, channels, 3, 3], w), ["0.bias"] = ([outChannels], b) });
+        Assert.Equal(separate.ToArray(), model.Forward(input).ToArray());
+        using var gradOutput = device.FromArray(g, batch, outChannels, size, size);
+        using var gradBeforeRelu = device.Zeros(batch, outChannels, size, size);
+        using var gradWeight = device.Zeros(outChannels, channels, 3, 3);
+        using var gradBias = device.Zeros(outChannels);
+        using var gradInput = device.Zeros(batch, channels, size, size);
+        Ops.ReluBackward(separate, gradOutput, gradBeforeRelu);
+        Ops.Conv2dBackward(input, weight, gradBeforeRelu, gradWeight, gradBias, gradInput, 1, 1);
+        model.Parameters().ZeroGrad();
+        Assert.Equal(gradInput.ToArray(), model.Backward(gradOutput)!.ToArray());
+        Assert.Equal(gradWeight.ToArray(), model.Parameters().Find("0.weight")!.Grad.ToArray());
+    }
+
     private static (float[] Y, float[] DW, float[] DB, float[] DX) Convolve(
         Device device, float[] x, float[] w, float[] b, float[] g, int batch, int channels, int size, int outChannels, int outSize, int stride, int padding)
     {

@@ -71,8 +71,8 @@ internal abstract class Backend : IDisposable
 
     public abstract void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h);
 
-    /// <summary>y (B, out, OH, OW) = conv2d(x, w) + bias, each backend in the way that measures fastest on it.</summary>
-    public abstract void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels);
+    /// <summary>y (B, out, OH, OW) = conv2d(x, w) + bias (then ReLU when <paramref name="relu"/>), each backend in the way that measures fastest on it.</summary>
+    public abstract void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu);
 
     /// <summary>dw += dW, dbias += db (when not null), dx = dX (overwritten, when not null).</summary>
     public abstract void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels);

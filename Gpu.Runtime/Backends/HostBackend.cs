@@ -147,10 +147,10 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         HostElementwise.For(p.Length, new SgdOp(p, g, buffer, h));
     }
 
-    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels)
+    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu)
     {
         Begin();
-        HostConvolution.Forward(x.HostPointer, w.HostPointer, bias is null ? null : bias.HostPointer, y.HostPointer, s, outChannels);
+        HostConvolution.Forward(x.HostPointer, w.HostPointer, bias is null ? null : bias.HostPointer, y.HostPointer, s, outChannels, relu);
     }
 
     public override void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels)

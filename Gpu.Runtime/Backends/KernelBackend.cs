@@ -235,7 +235,7 @@ internal sealed class KernelBackend : Backend
 
     // Conv2d for the whole batch at once: one patch matrix (B P, K), one large product (cuBLAS on
     // CUDA), one transpose to NCHW. Few launches and large products suit a GPU (docs/kernels.md).
-    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels)
+    public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu)
     {
         int rows = s.Batch * s.Positions, k = s.PatchLength;
         var patches = Scratch(ref patchScratch, (long)rows * k);
@@ -243,6 +243,8 @@ internal sealed class KernelBackend : Backend
         Patches(x, patches, s, rows * k);
         MatMul("Conv2d", patches, w, channelsLast, bias, MatMulShape.Create(rows, outChannels, k, false, true, bias is not null, false), MatMulAlgorithm.Auto);
         Transpose(channelsLast, y, s.Positions, outChannels, (int)((long)s.Batch * s.Positions * outChannels));
+        if (relu)
+            Relu(y, y);
     }
 
     public override void Conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dw, Tensor? dbias, Tensor? dx, ConvShape s, int outChannels)

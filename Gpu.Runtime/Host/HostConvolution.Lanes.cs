@@ -13,7 +13,8 @@ namespace Gpu.Runtime.Host;
 /// 16 sums are 16 consecutive outputs of one NCHW plane, so they are stored as they are: the
 /// product with channels on the lanes came out (positions, channels) and was transposed, which
 /// with 9 or 27 multiply-adds per output cost more than the arithmetic. Each output is the same
-/// sum over the patch in order, plus the bias, as the product gives: the bits are the same.
+/// sum over the patch in order, plus the bias, as the product gives: the bits are the same. A
+/// following ReLU is applied before the store.
 /// </summary>
 internal static unsafe partial class HostConvolution
 {
@@ -42,7 +43,7 @@ internal static unsafe partial class HostConvolution
     /// after another, <paramref name="paddedLength"/> floats each).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardGroupOnLanes(float* padded, long paddedLength, int images, int* positionOffsets, int* patchOffsets, float* w, float* bias, float* y, ConvShape s, int outChannels)
+    private static void ForwardGroupOnLanes(float* padded, long paddedLength, int images, int* positionOffsets, int* patchOffsets, float* w, float* bias, float* y, ConvShape s, int outChannels, bool relu)
     {
         int k = s.PatchLength, positions = s.Positions;
         int pitch = (outChannels + LaneChannels - 1) / LaneChannels * LaneChannels;
@@ -85,6 +86,9 @@ internal static unsafe partial class HostConvolution
                         var value = Vector512.Load(sums + o * LanePositions);
                         if (bias != null)
                             value += Vector512.Create(bias[o0 + o]);
+                        // A following ReLU with HostOps.Relu's rule (v <= 0 is false for NaN, which stays).
+                        if (relu)
+                            value = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(value, Vector512<float>.Zero), Vector512<float>.Zero, value);
                         float* target = output + (long)(o0 + o) * positions + p0;
                         if (count == LanePositions)
                         {

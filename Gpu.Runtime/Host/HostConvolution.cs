@@ -86,15 +86,15 @@ internal static unsafe partial class HostConvolution
     [ThreadStatic]
     private static HostScratch? weightsTransposed;
 
-    /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias.</summary>
-    public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels)
+    /// <summary>y (B, out, OH, OW) = conv(x (B, C, H, W), w (out, C, k, k)) + bias, then ReLU when <paramref name="relu"/>.</summary>
+    public static void Forward(float* x, float* w, float* bias, float* y, ConvShape s, int outChannels, bool relu = false)
     {
         var input = PaddedInput.Of(s);
         fixed (int* patches = Offsets(ref patchOffsets, input.PatchLength), positions = Offsets(ref positionOffsets, GroupImages(s) * s.Positions))
         {
             input.FillPatchOffsets(patches);
             input.FillPositionOffsets(positions, GroupImages(s));
-            var job = new Job(x, w, bias, y, null, null, null, null, null, s, outChannels, patches, positions, null, null);
+            var job = new Job(x, w, bias, y, null, null, null, null, null, s, outChannels, patches, positions, null, null, relu);
             int groups = Chunks(s);
             if (Parallelise(s, outChannels) && groups > 1)
                 HostThreads.For(groups, job.ForwardGroup);
@@ -132,7 +132,7 @@ internal static unsafe partial class HostConvolution
                 FlipWeights(w, flipped, s, outChannels);
             }
 
-            var job = new Job(x, w, null, dy, dw, db, dx, partials, flipped, s, outChannels, patches, positions, gradPatches, gradPositions);
+            var job = new Job(x, w, null, dy, dw, db, dx, partials, flipped, s, outChannels, patches, positions, gradPatches, gradPositions, relu: false);
             if (Parallelise(s, outChannels) && chunks > 1)
                 HostThreads.For(chunks, job.BackwardChunk);
             else
@@ -348,13 +348,14 @@ internal static unsafe partial class HostConvolution
 
     private readonly struct Job(
         float* x, float* w, float* bias, float* y, float* dw, float* db, float* dx, float* partials, float* flipped, ConvShape s, int outChannels,
-        int* patchOffsets, int* positionOffsets, int* gradPatchOffsets, int* gradPositionOffsets)
+        int* patchOffsets, int* positionOffsets, int* gradPatchOffsets, int* gradPositionOffsets, bool relu)
     {
         private readonly float* x = x, w = w, bias = bias, y = y, dw = dw, db = db, dx = dx, partials = partials, flipped = flipped;
         private readonly int* patchOffsets = patchOffsets, positionOffsets = positionOffsets;
         private readonly int* gradPatchOffsets = gradPatchOffsets, gradPositionOffsets = gradPositionOffsets;
         private readonly ConvShape s = s;
         private readonly int outChannels = outChannels;
+        private readonly bool relu = relu;
 
         private long ImageLength => (long)s.Channels * s.Height * s.Width;
 
@@ -373,7 +374,7 @@ internal static unsafe partial class HostConvolution
 
             if (ForwardOnLanes(s))
             {
-                ForwardGroupOnLanes(xp, input.ImageLength, images, positionOffsets, patchOffsets, w, bias, y + first * OutputLength, s, outChannels);
+                ForwardGroupOnLanes(xp, input.ImageLength, images, positionOffsets, patchOffsets, w, bias, y + first * OutputLength, s, outChannels, relu);
                 return;
             }
 
@@ -382,7 +383,16 @@ internal static unsafe partial class HostConvolution
             // Y^T (G P, out) = patches (G P, K) W^T: W stored (out, K) is B transposed, the NT form.
             HostMatMul.RunIndirect(xp, positionOffsets, patchOffsets, w, yGroup, bias, MatMulShape.Create(positions, outChannels, k, false, true, bias is not null, false));
             for (int g = 0; g < images; g++)
-                HostTranspose.Matrix(yGroup + (long)g * p * outChannels, p, outChannels, outChannels, y + (first + g) * OutputLength, p);
+            {
+                float* image = y + (first + g) * OutputLength;
+                HostTranspose.Matrix(yGroup + (long)g * p * outChannels, p, outChannels, outChannels, image, p);
+                // A following ReLU, on the image's output while it is still in cache.
+                if (relu)
+                {
+                    var output = new Span<float>(image, (int)OutputLength);
+                    HostOps.Relu(output, output);
+                }
+            }
         }
 
         public void BackwardChunk(int chunk)

@@ -77,7 +77,10 @@ public sealed class Conv2d : Module
         return new TensorShape(OutChannels, (h - KernelSize) / Stride + 1, (w - KernelSize) / Stride + 1);
     }
 
-    public override Tensor Forward(Tensor input)
+    public override Tensor Forward(Tensor input) => Forward(input, relu: false);
+
+    /// <summary>The forward pass, with a following <see cref="ReLU"/> applied as the output is written when <paramref name="relu"/> (<see cref="Sequential"/> pairs them).</summary>
+    internal Tensor Forward(Tensor input, bool relu)
     {
         var device = RequireDevice();
         if (input.Rank != 4 || input.Shape[1] != InChannels)
@@ -91,7 +94,7 @@ public sealed class Conv2d : Module
 
         this.input = input;
         var y = output.Get(device, input.Shape[0], outputSample!);
-        Ops.Conv2d(input, Weight.Data, bias?.Data, y, Stride, Padding);
+        Ops.Conv2d(input, Weight.Data, bias?.Data, y, Stride, Padding, relu);
         return y;
     }
 

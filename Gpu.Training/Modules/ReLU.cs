@@ -27,6 +27,19 @@ public sealed class ReLU : Module
         return y;
     }
 
+    /// <summary>
+    /// The forward pass when the layer before already applied the ReLU to <paramref name="y"/> as
+    /// it wrote it (<see cref="Sequential"/> pairs a <see cref="Conv2d"/> with a following ReLU):
+    /// keeps y for the backward pass and returns it.
+    /// </summary>
+    internal Tensor ForwardFused(Tensor y)
+    {
+        RequireDevice();
+        SampleShape(y);
+        lastOutput = y;
+        return y;
+    }
+
     public override Tensor? Backward(Tensor gradOutput)
     {
         var device = RequireDevice();
