@@ -12,14 +12,15 @@ public static partial class Ops
     public static void MatMul(
         Tensor a, Tensor b, Tensor c, bool transposeA = false, bool transposeB = false, Tensor? bias = null, bool accumulate = false,
         MatMulAlgorithm algorithm = MatMulAlgorithm.Auto) =>
-        MatMulCore(nameof(MatMul), "lhs", "rhs", a, b, c, transposeA, transposeB, bias, accumulate, algorithm);
+        MatMulCore(nameof(MatMul), "lhs", "rhs", a, b, c, transposeA, transposeB, bias, accumulate, algorithm, relu: false);
 
     /// <summary>
     /// The forward of torch.nn.Linear: <c>output = input weight^T + bias</c> with input (B, in),
-    /// weight (out, in), bias (out) or null, output (B, out).
+    /// weight (out, in), bias (out) or null, output (B, out). With <paramref name="relu"/>, the
+    /// output is torch.relu's of that (max with 0, NaN kept): a Linear followed by a ReLU in one op.
     /// </summary>
-    public static void Linear(Tensor input, Tensor weight, Tensor? bias, Tensor output) =>
-        MatMulCore(nameof(Linear), "input", "weight", input, weight, output, false, true, bias, false, MatMulAlgorithm.Auto);
+    public static void Linear(Tensor input, Tensor weight, Tensor? bias, Tensor output, bool relu = false) =>
+        MatMulCore(nameof(Linear), "input", "weight", input, weight, output, false, true, bias, false, MatMulAlgorithm.Auto, relu);
 
     /// <summary>
     /// Column sums of a (rows, columns) matrix into a (columns) vector, added to it when accumulating:
@@ -41,7 +42,7 @@ public static partial class Ops
 
     private static void MatMulCore(
         string op, string lhsRole, string rhsRole, Tensor a, Tensor b, Tensor c, bool transposeA, bool transposeB, Tensor? bias, bool accumulate,
-        MatMulAlgorithm algorithm)
+        MatMulAlgorithm algorithm, bool relu)
     {
         var d = Check.Usable(op, a, lhsRole);
         Check.Usable(op, b, rhsRole, d);
@@ -73,6 +74,6 @@ public static partial class Ops
             return;
 
         var shape = MatMulShape.Create(m, n, k, transposeA, transposeB, bias is not null, accumulate);
-        d.Dispatch().MatMul(op, a, b, c, bias, shape, algorithm);
+        d.Dispatch().MatMul(op, a, b, c, bias, shape, algorithm, relu);
     }
 }

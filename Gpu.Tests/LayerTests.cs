@@ -159,6 +159,46 @@ public sealed class LayerTests(DeviceFixture devices)
         Assert.Equal(gradWeight.ToArray(), model.Parameters().Find("0.weight")!.Grad.ToArray());
     }
 
+    [Theory]
+    [InlineData("host", 4000, 10, 20)] // the narrow kernel
+    [InlineData("host", 100, 64, 48)] // the 6-row kernels
+    [InlineData("fast", 100, 10, 20)] // the kernels: a ReLU launch after the product's
+    public void LinearWithReluIsLinearThenRelu(string profile, int batch, int inFeatures, int outFeatures)
+    {
+        // A Sequential runs a Linear followed by a ReLU as one op; forward and backward must give
+        // the two ops' bits, NaN included.
+        var device = devices.Get(profile);
+        var x = Numerics.Random(batch * inFeatures, 41);
+        x[7] = float.NaN;
+        var w = Numerics.Random(outFeatures * inFeatures, 42, 0.3f);
+        var b = Numerics.Random(outFeatures, 43);
+        var g = Numerics.Random(batch * outFeatures, 44);
+        using var input = device.FromArray(x, batch, inFeatures);
+        using var weight = device.FromArray(w, outFeatures, inFeatures);
+        using var bias = device.FromArray(b, outFeatures);
+        using var product = device.Zeros(batch, outFeatures);
+        using var separate = device.Zeros(batch, outFeatures);
+        using var fused = device.Zeros(batch, outFeatures);
+        Ops.Linear(input, weight, bias, product);
+        Ops.Relu(product, separate);
+        Ops.Linear(input, weight, bias, fused, relu: true);
+        Assert.Equal(separate.ToArray(), fused.ToArray());
+
+        using var model = new Sequential(new Linear(inFeatures, outFeatures), new ReLU()) { InputRequiresGrad = true }.To(device);
+        model.LoadStateDict(new Dictionary<string, (int[], float[])> { ["0.weight"] = ([outFeatures, inFeatures], w), ["0.bias"] = ([outFeatures], b) });
+        Assert.Equal(separate.ToArray(), model.Forward(input).ToArray());
+        using var gradOutput = device.FromArray(g, batch, outFeatures);
+        using var gradBeforeRelu = device.Zeros(batch, outFeatures);
+        using var gradWeight = device.Zeros(outFeatures, inFeatures);
+        using var gradInput = device.Zeros(batch, inFeatures);
+        Ops.ReluBackward(separate, gradOutput, gradBeforeRelu);
+        Ops.MatMul(gradBeforeRelu, input, gradWeight, transposeA: true, accumulate: true);
+        Ops.MatMul(gradBeforeRelu, weight, gradInput);
+        model.Parameters().ZeroGrad();
+        Assert.Equal(gradInput.ToArray(), model.Backward(gradOutput)!.ToArray());
+        Assert.Equal(gradWeight.ToArray(), model.Parameters().Find("0.weight")!.Grad.ToArray());
+    }
+
     private static (float[] Y, float[] DW, float[] DB, float[] DX) Convolve(
         Device device, float[] x, float[] w, float[] b, float[] g, int batch, int channels, int size, int outChannels, int outSize, int stride, int padding)
     {

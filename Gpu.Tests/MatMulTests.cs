@@ -122,6 +122,41 @@ public sealed class MatMulTests(DeviceFixture devices)
         }
     }
 
+    [Theory]
+    [InlineData(20, 10, 30)] // 8-float kernel (small)
+    [InlineData(150, 130, 300)] // 6 x 64 blocks, the columns split over cores, two slices of K
+    [InlineData(700, 20, 70)] // 6 x 32 blocks
+    [InlineData(300, 260, 600)] // the tall kernel
+    [InlineData(4000, 7, 20)] // the narrow kernel
+    [InlineData(2, 1400, 50)] // transposed, on the narrow kernel
+    [InlineData(600, 10, 20)] // transposed, on the blocked kernels
+    public void ReluEpilogueIsTheProductThenRelu(int m, int n, int k)
+    {
+        // Linear followed by ReLU runs as one product whose C gets torch.relu's rule (NaN kept,
+        // -0 to 0) after each unit's last slice: every kernel must give the product's bits, then
+        // the ReLU's.
+        var random = new Random(m + n + k);
+        var a = Enumerable.Range(0, m * k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        a[3] = float.NaN;
+        var b = Enumerable.Range(0, k * n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var bias = Enumerable.Range(0, n).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var old = Enumerable.Range(0, m * n).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        foreach (var kernel in new[] { HostMatMul.Kernel.Vector, HostMatMul.Kernel.Wide, HostMatMul.Kernel.Tall, HostMatMul.Kernel.Transposed, HostMatMul.Kernel.Narrow })
+        {
+            foreach (bool withBias in new[] { true, false })
+            {
+                var shape = Gpu.Kernels.MatMulShape.Create(m, n, k, false, true, withBias, accumulate: !withBias);
+                var expected = (float[])old.Clone();
+                HostMatMul.Run(kernel, a, b, expected, withBias ? bias : null, shape);
+                for (int i = 0; i < expected.Length; i++)
+                    expected[i] = expected[i] <= 0f ? 0f : expected[i];
+                var fused = (float[])old.Clone();
+                HostMatMul.Run(kernel, a, b, fused, withBias ? bias : null, shape, relu: true);
+                Assert.Equal(expected, fused);
+            }
+        }
+    }
+
     [Fact]
     public void OutputWithNaNIsOverwrittenNotRead()
     {

@@ -54,7 +54,8 @@ internal abstract class Backend : IDisposable
     public abstract void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength);
 
     /// <summary>The product; <paramref name="algorithm"/> is the caller's request (Auto: the backend's choice).</summary>
-    public abstract void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm);
+    /// <summary>C = op(A) op(B) (+ bias) (+ C), then ReLU when <paramref name="relu"/>.</summary>
+    public abstract void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm, bool relu = false);
 
     public abstract void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate);
 

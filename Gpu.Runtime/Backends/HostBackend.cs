@@ -79,18 +79,18 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         HostOps.GatherRows(source.HostSpan, indices.HostSpan, offset, destination.HostSpan, rowLength);
     }
 
-    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm)
+    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm, bool relu = false)
     {
         var resolved = algorithm == MatMulAlgorithm.Auto ? device.MatMulAlgorithm : algorithm;
         if (resolved is MatMulAlgorithm.Auto or MatMulAlgorithm.Host)
         {
             Begin();
-            HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
+            HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape, relu: relu);
             return;
         }
 
         kernels ??= new KernelBackend(device);
-        kernels.MatMul(op, a, b, c, bias, shape, resolved);
+        kernels.MatMul(op, a, b, c, bias, shape, resolved, relu);
     }
 
     public override void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate)

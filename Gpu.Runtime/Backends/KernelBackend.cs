@@ -120,7 +120,7 @@ internal sealed class KernelBackend : Backend
         kernels.GatherRows(Stream, threads, source.View, indices.View, destination.View, offset, rowLength, n, threads);
     }
 
-    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm)
+    public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm, bool relu = false)
     {
         var resolved = Resolve(op, algorithm);
         if (resolved == MatMulAlgorithm.CuBlas && bias is not null && shape.Accumulate != 0)
@@ -132,10 +132,11 @@ internal sealed class KernelBackend : Backend
                 Stream.Synchronize();
                 unsafe
                 {
-                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape);
+                    // The host product applies the ReLU itself.
+                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape, relu: relu);
+                    return;
                 }
 
-                break;
             case MatMulAlgorithm.RowBlocked:
                 int threads = (int)Math.Min(geometry.MaxThreads, (shape.M + MatMulKernels.RowBlock - 1) / MatMulKernels.RowBlock);
                 kernels.MatMulRowBlocked(Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
@@ -161,6 +162,10 @@ internal sealed class KernelBackend : Backend
                 CuBlas!.Gemm(a.View, b.View, c.View, shape, beta);
                 break;
         }
+
+        // The kernels have no ReLU epilogue: a ReLU launch after the product's.
+        if (relu)
+            Relu(c, c);
     }
 
     public override void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate)

@@ -51,7 +51,7 @@ internal static unsafe partial class HostMatMul
     private static HostScratch? narrowScratch;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunNarrow(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
+    private static void RunNarrow(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise, bool relu)
     {
         if (s.M == 0 || s.N == 0)
             return;
@@ -68,7 +68,7 @@ internal static unsafe partial class HostMatMul
                     row[j] = j < s.N ? b[(long)k * s.BRowStride + (long)j * s.BColStride] : 0f;
             }
 
-            var job = new NarrowJob(a, packedB, pitch, c, bias, s);
+            var job = new NarrowJob(a, packedB, pitch, c, bias, s, relu);
             int units = (s.M + NarrowUnitRows - 1) / NarrowUnitRows;
             if (mayParallelise && HostThreads.Count > 1 && units >= NarrowParallelUnits && 2.0 * s.M * pitch * s.K >= NarrowParallelFlops)
                 HostThreads.For(units, job.Unit);
@@ -112,8 +112,9 @@ internal static unsafe partial class HostMatMul
         c7.Store(sums + 7 * NarrowRows);
     }
 
-    private readonly struct NarrowJob(float* a, float* packedB, int pitch, float* c, float* bias, MatMulShape s)
+    private readonly struct NarrowJob(float* a, float* packedB, int pitch, float* c, float* bias, MatMulShape s, bool relu)
     {
+        private readonly bool relu = relu;
         private readonly float* a = a, packedB = packedB, c = c, bias = bias;
         private readonly int pitch = pitch;
         private readonly MatMulShape s = s;
@@ -142,6 +143,9 @@ internal static unsafe partial class HostMatMul
                         StoreNarrow(sums, rowsOfSums, row, rows, j0, k0 == 0);
                     }
                 }
+
+                if (relu)
+                    ReluRows(c, s.N, row, rows, 0, s.N);
             }
         }
 

@@ -45,7 +45,7 @@ internal static unsafe partial class HostMatMul
     [ThreadStatic]
     private static HostScratch? transposedScratch;
 
-    private static void RunTransposed(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise)
+    private static void RunTransposed(float* a, float* b, float* c, float* bias, MatMulShape s, bool mayParallelise, bool relu)
     {
         if (s.M == 0 || s.N == 0)
             return;
@@ -79,8 +79,10 @@ internal static unsafe partial class HostMatMul
                 TransposeA = 1 - s.TransposeB,
                 TransposeB = 1 - s.TransposeA,
             };
-            Run(Narrow(transposed) ? Kernel.Narrow : ChooseBlocked(transposed), b, a, ct, null, transposed, default, mayParallelise);
+            Run(Narrow(transposed) ? Kernel.Narrow : ChooseBlocked(transposed), b, a, ct, null, transposed, default, mayParallelise, relu: false);
             HostTranspose.Matrix(ct, s.N, s.M, s.M, c, s.N);
+            if (relu)
+                ReluRows(c, s.N, 0, s.M, 0, s.N);
         }
         finally
         {

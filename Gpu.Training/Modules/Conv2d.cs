@@ -13,7 +13,7 @@ namespace Gpu.Training;
 /// (docs/kernels.md). Backward accumulates the weight and bias gradients, like PyTorch's <c>.grad</c>.
 /// </para>
 /// </summary>
-public sealed class Conv2d : Module
+public sealed class Conv2d : Module, IReluEpilogue
 {
     private readonly Workspace output = new();
     private readonly Workspace gradInput = new();
@@ -79,8 +79,9 @@ public sealed class Conv2d : Module
 
     public override Tensor Forward(Tensor input) => Forward(input, relu: false);
 
-    /// <summary>The forward pass, with a following <see cref="ReLU"/> applied as the output is written when <paramref name="relu"/> (<see cref="Sequential"/> pairs them).</summary>
-    internal Tensor Forward(Tensor input, bool relu)
+    Tensor IReluEpilogue.Forward(Tensor input, bool relu) => Forward(input, relu);
+
+    private Tensor Forward(Tensor input, bool relu)
     {
         var device = RequireDevice();
         if (input.Rank != 4 || input.Shape[1] != InChannels)

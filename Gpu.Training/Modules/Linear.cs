@@ -8,7 +8,7 @@ namespace Gpu.Training;
 /// U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)).
 /// Backward: <c>dW += dY^T X</c>, <c>db += sum_rows dY</c>, <c>dX = dY W</c>.
 /// </summary>
-public sealed class Linear : Module
+public sealed class Linear : Module, IReluEpilogue
 {
     private readonly Workspace output = new();
     private readonly Workspace gradInput = new();
@@ -55,13 +55,17 @@ public sealed class Linear : Module
             ? outputShape
             : throw new ShapeMismatchException($"{this}: input {Describe(input)} does not fit: it takes {Describe(inputShape)}{(input.Rank > 1 ? " (put a Flatten before it)" : "")}.");
 
-    public override Tensor Forward(Tensor input)
+    public override Tensor Forward(Tensor input) => Forward(input, relu: false);
+
+    Tensor IReluEpilogue.Forward(Tensor input, bool relu) => Forward(input, relu);
+
+    private Tensor Forward(Tensor input, bool relu)
     {
         var device = RequireDevice();
         RequireShape(input, inputShape);
         this.input = input;
         var y = output.Get(device, input.Shape[0], outputShape);
-        Ops.Linear(input, Weight.Data, bias?.Data, y);
+        Ops.Linear(input, Weight.Data, bias?.Data, y, relu);
         return y;
     }
 

@@ -29,7 +29,7 @@ public sealed class ReLU : Module
 
     /// <summary>
     /// The forward pass when the layer before already applied the ReLU to <paramref name="y"/> as
-    /// it wrote it (<see cref="Sequential"/> pairs a <see cref="Conv2d"/> with a following ReLU):
+    /// it wrote it (<see cref="Sequential"/> pairs an <see cref="IReluEpilogue"/> layer with a following ReLU):
     /// keeps y for the backward pass and returns it.
     /// </summary>
     internal Tensor ForwardFused(Tensor y)

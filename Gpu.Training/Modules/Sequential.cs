@@ -192,13 +192,14 @@ public sealed class Sequential : Module
         var x = input;
         for (int i = 0; i < modules.Count; i++)
         {
-            // A Conv2d followed by a ReLU is one op: the ReLU is applied as the convolution writes
-            // its output, saving a pass over it (the same values; the ReLU keeps them for its
-            // backward pass, as it would its own output). The digits CNN's predict took 0.85x
-            // the time, its training step 0.98x (one process).
-            if (modules[i] is Conv2d convolution && i + 1 < modules.Count && modules[i + 1] is ReLU relu)
+            // A Conv2d or Linear followed by a ReLU is one op: the ReLU is applied as the layer
+            // writes its output, saving a pass over it (the same values; the ReLU keeps them for
+            // its backward pass, as it would its own output). Against the two ops, in one process:
+            // the digits CNN's predict 0.81x the time, the reference MLP's 0.89x, the 1024-1024-1
+            // training step 0.97-0.99x, the reference step 0.98-0.99x.
+            if (modules[i] is IReluEpilogue layer && i + 1 < modules.Count && modules[i + 1] is ReLU relu)
             {
-                x = relu.ForwardFused(convolution.Forward(x, relu: true));
+                x = relu.ForwardFused(layer.Forward(x, relu: true));
                 i++;
                 continue;
             }
