@@ -53,8 +53,10 @@ internal abstract class Backend : IDisposable
     /// <summary>Rows <c>indices[offset ..]</c> of <paramref name="source"/> into <paramref name="destination"/>, rows of <paramref name="rowLength"/> elements.</summary>
     public abstract void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength);
 
-    /// <summary>The product; <paramref name="algorithm"/> is the caller's request (Auto: the backend's choice).</summary>
-    /// <summary>C = op(A) op(B) (+ bias) (+ C), then ReLU when <paramref name="relu"/>.</summary>
+    /// <summary>
+    /// The product, C = op(A) op(B) (+ bias) (+ C), then torch.relu's rule on C when
+    /// <paramref name="relu"/>; <paramref name="algorithm"/> is the caller's request (Auto: the backend's choice).
+    /// </summary>
     public abstract void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm, bool relu = false);
 
     public abstract void ColumnSums(Tensor x, Tensor y, int rows, int columns, bool accumulate);
