@@ -25,8 +25,9 @@ internal static unsafe partial class HostConvolution
     // 4 x 4, K = 144: 1.63x; 32 -> 64 at 16 x 16, K = 288: 1.43x), where the product's blocks
     // reuse each load of the patch for more outputs than the 16 lanes do.
     private const int LanesMaxPatch = 32;
-    private const int LanePositions = 16;
-    private const int LaneChannels = 8;
+    // Positions on the lanes and channels a pass keeps in accumulators: the narrow kernel's rows and columns.
+    private const int LanePositions = HostMatMul.NarrowRows;
+    private const int LaneChannels = HostMatMul.NarrowColumns;
 
     /// <summary>Whether the forward convolution runs with positions on the lanes (AVX-512, a short patch).</summary>
     internal static bool ForwardOnLanes(ConvShape s) =>
@@ -46,14 +47,10 @@ internal static unsafe partial class HostConvolution
     private static void ForwardGroupOnLanes(float* padded, long paddedLength, int images, int* positionOffsets, int* patchOffsets, float* w, float* bias, float* y, ConvShape s, int outChannels, bool relu)
     {
         int k = s.PatchLength, positions = s.Positions;
-        int pitch = (outChannels + LaneChannels - 1) / LaneChannels * LaneChannels;
+        int pitch = HostMatMul.NarrowPitch(outChannels);
         // W^T (K, pitch), zero past the last channel: B[k, o] = w[o, k].
         float* weights = HostScratch.Get(ref laneWeights, (long)k * pitch);
-        for (int kk = 0; kk < k; kk++)
-        {
-            for (int o = 0; o < pitch; o++)
-                weights[kk * pitch + o] = o < outChannels ? w[(long)o * k + kk] : 0f;
-        }
+        HostMatMul.PackNarrowB(w, 1, k, k, outChannels, pitch, weights);
 
         float* storage = stackalloc float[LanesMaxPatch * LanePositions + LaneChannels * LanePositions + 16];
         float* columns = (float*)(((nint)storage + 63) & ~(nint)63);

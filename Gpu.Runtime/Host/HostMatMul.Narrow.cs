@@ -20,8 +20,8 @@ internal static unsafe partial class HostMatMul
     // Rows of C on the lanes of one vector; columns a pass keeps in accumulators (B is padded
     // with zeros to a multiple of it: eight independent FMA chains cover the FMA latency even
     // with one column); rows per unit of work over the cores.
-    private const int NarrowRows = 16;
-    private const int NarrowColumns = 8;
+    internal const int NarrowRows = 16;
+    internal const int NarrowColumns = 8;
     private const int NarrowUnitRows = 256;
 
     // Over the cores from four units (1,024 rows) and 2.5 x 10^5 multiply-adds counting B's
@@ -45,7 +45,21 @@ internal static unsafe partial class HostMatMul
         Vector512.IsHardwareAccelerated && (s.N <= NarrowColumns || (s.N <= 3 * NarrowColumns && s.M >= 1024))
         && (double)s.M * NarrowPitch(s.N) * s.K >= WideFlops;
 
-    private static int NarrowPitch(int columns) => (columns + NarrowColumns - 1) / NarrowColumns * NarrowColumns;
+    internal static int NarrowPitch(int columns) => (columns + NarrowColumns - 1) / NarrowColumns * NarrowColumns;
+
+    /// <summary>
+    /// B for <see cref="AccumulateNarrow"/>: <paramref name="depth"/> rows of <paramref name="pitch"/>
+    /// floats, target[k pitch + j] = b[k rowStride + j columnStride] for j &lt; columns, zero past them.
+    /// </summary>
+    internal static void PackNarrowB(float* b, long rowStride, long columnStride, int depth, int columns, int pitch, float* target)
+    {
+        for (int k = 0; k < depth; k++)
+        {
+            float* row = target + (long)k * pitch;
+            for (int j = 0; j < pitch; j++)
+                row[j] = j < columns ? b[k * rowStride + j * columnStride] : 0f;
+        }
+    }
 
     [ThreadStatic]
     private static HostScratch? narrowScratch;
@@ -59,14 +73,8 @@ internal static unsafe partial class HostMatMul
         var scratch = HostScratch.Rent(ref narrowScratch, (long)Math.Max(s.K, 1) * pitch, MaxKeptFloats);
         try
         {
-            // op(B), K rows of `pitch` floats, zero past N.
             float* packedB = scratch.Start;
-            for (int k = 0; k < s.K; k++)
-            {
-                float* row = packedB + (long)k * pitch;
-                for (int j = 0; j < pitch; j++)
-                    row[j] = j < s.N ? b[(long)k * s.BRowStride + (long)j * s.BColStride] : 0f;
-            }
+            PackNarrowB(b, s.BRowStride, s.BColStride, s.K, s.N, pitch, packedB);
 
             var job = new NarrowJob(a, packedB, pitch, c, bias, s, relu);
             int units = (s.M + NarrowUnitRows - 1) / NarrowUnitRows;

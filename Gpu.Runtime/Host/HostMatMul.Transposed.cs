@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using Gpu.Kernels;
 
 namespace Gpu.Runtime.Host;
@@ -34,13 +33,29 @@ internal static unsafe partial class HostMatMul
     {
         if (s.HasBias != 0 && s.Accumulate != 0)
             return false;
-        if (Vector512.IsHardwareAccelerated && s.M <= NarrowColumns && s.N >= 64 && (s.M <= 2 || s.K <= 64)
-            && (double)s.N * NarrowPitch(s.M) * s.K >= WideFlops)
+        if (s.N >= 64 && (s.M <= 2 || s.K <= 64) && s.M <= NarrowColumns && Narrow(TransposedShape(s)))
             return true;
         return s.AColStride != 1
             ? s.N <= 16 && s.M >= 256
             : s.N <= 10 && s.K <= 32 && s.M >= 512;
     }
+
+    // The product C^T = B^T A^T: A' = B^T (N, K), A'[n, k] = B[k, n]; B' = A^T (K, M),
+    // B'[k, m] = A[m, k]; C^T starts as the bias or the old C, so it accumulates.
+    private static MatMulShape TransposedShape(MatMulShape s) => new()
+    {
+        M = s.N,
+        N = s.M,
+        K = s.K,
+        ARowStride = s.BColStride,
+        AColStride = s.BRowStride,
+        BRowStride = s.AColStride,
+        BColStride = s.ARowStride,
+        HasBias = 0,
+        Accumulate = s.HasBias != 0 || s.Accumulate != 0 ? 1 : 0,
+        TransposeA = 1 - s.TransposeB,
+        TransposeB = 1 - s.TransposeA,
+    };
 
     [ThreadStatic]
     private static HostScratch? transposedScratch;
@@ -64,21 +79,7 @@ internal static unsafe partial class HostMatMul
                 HostTranspose.Matrix(c, s.M, s.N, s.N, ct, s.M);
             }
 
-            // A' = B^T (N, K): A'[n, k] = B[k, n]. B' = A^T (K, M): B'[k, m] = A[m, k].
-            var transposed = new MatMulShape
-            {
-                M = s.N,
-                N = s.M,
-                K = s.K,
-                ARowStride = s.BColStride,
-                AColStride = s.BRowStride,
-                BRowStride = s.AColStride,
-                BColStride = s.ARowStride,
-                HasBias = 0,
-                Accumulate = s.HasBias != 0 || s.Accumulate != 0 ? 1 : 0,
-                TransposeA = 1 - s.TransposeB,
-                TransposeB = 1 - s.TransposeA,
-            };
+            var transposed = TransposedShape(s);
             Run(Narrow(transposed) ? Kernel.Narrow : ChooseBlocked(transposed), b, a, ct, null, transposed, default, mayParallelise, relu: false);
             HostTranspose.Matrix(ct, s.N, s.M, s.M, c, s.N);
             if (relu)
