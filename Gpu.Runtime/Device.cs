@@ -4,6 +4,8 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using Gpu.Runtime.Backends;
+using Gpu.Runtime.Backends.Host;
+using Gpu.Runtime.Backends.Kernels;
 
 namespace Gpu.Runtime;
 
@@ -122,9 +124,9 @@ public sealed class Device : IDisposable
     public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Host, string? selectionNote = null, int? threads = null)
     {
         if (threads is { } count)
-            Host.HostThreads.Set(count);
+            Backends.Host.HostThreads.Set(count);
         if (profile == Runtime.CpuProfile.Host)
-            Host.HostWarmUp.Start(); // while ILGPU builds its context (docs/kernels.md)
+            Backends.Host.HostWarmUp.Start(); // while ILGPU builds its context (docs/kernels.md)
         var cpu = CpuDevice(profile);
         var context = Context.Create(builder => builder.CPU(cpu).EnableAlgorithms().Profiling());
         try

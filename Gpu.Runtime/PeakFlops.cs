@@ -37,7 +37,7 @@ public static class PeakFlops
             default:
                 if (device.Kind != DeviceKind.Cpu)
                     return null;
-                int cores = Host.HostThreads.Count;
+                int cores = Backends.Host.HostThreads.Count;
                 double core = CoreFlops.Value;
                 return (cores * core, $"{cores} core(s) x {core / 1e9:F1} GFLOP/s each (FMA probe, {VectorWidth()} bits)");
         }

@@ -1,6 +1,8 @@
 using Gpu.Kernels;
 using Gpu.Runtime;
 using Gpu.Runtime.Backends;
+using Gpu.Runtime.Backends.Host;
+using Gpu.Runtime.Backends.Kernels;
 using ILGPU.Runtime.Cuda;
 
 namespace Gpu.Tests;

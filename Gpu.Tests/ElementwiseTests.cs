@@ -40,9 +40,9 @@ public sealed class ElementwiseTests(DeviceFixture devices)
         // depend on the number of cores, whatever rounding the vector and scalar code have.
         const int n = 600_001;
         var pieces = new System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)>();
-        Gpu.Runtime.Host.HostElementwise.For(n, new RecordingOp(pieces));
+        Gpu.Runtime.Backends.Host.HostElementwise.For(n, new RecordingOp(pieces));
         var sorted = pieces.OrderBy(p => p.Start).ToList();
-        Assert.Equal(Gpu.Runtime.Host.HostThreads.Count, sorted.Count); // one piece a core
+        Assert.Equal(Gpu.Runtime.Backends.Host.HostThreads.Count, sorted.Count); // one piece a core
         int next = 0;
         foreach (var (start, count) in sorted)
         {
@@ -65,14 +65,14 @@ public sealed class ElementwiseTests(DeviceFixture devices)
             var m = Numerics.Random(n, 2, 0.1f);
             var v = Numerics.Random(n, 4, 0.1f).Select(Math.Abs).ToArray();
             foreach (var (start, count) in split)
-                Gpu.Runtime.Host.HostOps.Adam(p.AsSpan(start, count), g.AsSpan(start, count), m.AsSpan(start, count), v.AsSpan(start, count), [], h);
+                Gpu.Runtime.Backends.Host.HostOps.Adam(p.AsSpan(start, count), g.AsSpan(start, count), m.AsSpan(start, count), v.AsSpan(start, count), [], h);
             return p;
         }
 
         Assert.Equal(Step([(0, n)]), Step(sorted));
     }
 
-    private readonly struct RecordingOp(System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)> pieces) : Gpu.Runtime.Host.IRangeOp
+    private readonly struct RecordingOp(System.Collections.Concurrent.ConcurrentBag<(int Start, int Count)> pieces) : Gpu.Runtime.Backends.Host.IRangeOp
     {
         public void Run(int start, int count) => pieces.Add((start, count));
     }

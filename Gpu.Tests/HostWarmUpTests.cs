@@ -1,4 +1,4 @@
-using Gpu.Runtime.Host;
+using Gpu.Runtime.Backends.Host;
 
 namespace Gpu.Tests;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Gpu.Runtime.Host;
+using Gpu.Runtime.Backends.Host;
 
 namespace Gpu.Tests;
 

@@ -93,7 +93,7 @@ public sealed class LayerTests(DeviceFixture devices)
     public void ForwardOnLanesGivesTheProductsBits(int batch, int channels, int size, int outChannels, int kernel, int stride, int padding)
     {
         var shape = Gpu.Kernels.ConvShape.Create(batch, channels, size, size, kernel, stride, padding);
-        Skip.IfNot(Gpu.Runtime.Host.HostConvolution.ForwardOnLanes(shape), "the forward on lanes needs AVX-512");
+        Skip.IfNot(Gpu.Runtime.Backends.Host.HostConvolution.ForwardOnLanes(shape), "the forward on lanes needs AVX-512");
         var x = Numerics.Random(batch * channels * size * size, 21);
         var w = Numerics.Random(outChannels * channels * kernel * kernel, 22, 0.3f);
         var b = Numerics.Random(outChannels, 23);
@@ -107,12 +107,12 @@ public sealed class LayerTests(DeviceFixture devices)
             var onLanes = output.ToArray();
             try
             {
-                Gpu.Runtime.Host.HostConvolution.ForwardOnLanesEnabled = false;
+                Gpu.Runtime.Backends.Host.HostConvolution.ForwardOnLanesEnabled = false;
                 Ops.Conv2d(input, weight, withBias ? bias : null, output, stride, padding);
             }
             finally
             {
-                Gpu.Runtime.Host.HostConvolution.ForwardOnLanesEnabled = true;
+                Gpu.Runtime.Backends.Host.HostConvolution.ForwardOnLanesEnabled = true;
             }
 
             Assert.Equal(output.ToArray(), onLanes);

@@ -1,5 +1,5 @@
 using Gpu.Runtime;
-using Gpu.Runtime.Host;
+using Gpu.Runtime.Backends.Host;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Gpu.Tests;
@@ -97,11 +97,11 @@ public sealed class MatMulTests(DeviceFixture devices)
                 var old = Enumerable.Range(0, m * n).Select(_ => (float)random.NextDouble()).ToArray();
                 var shape = Gpu.Kernels.MatMulShape.Create(m, n, k, transposeA, transposeB, withBias, accumulate: !withBias);
                 var narrow = (float[])old.Clone();
-                Gpu.Runtime.Host.HostMatMul.Run(HostMatMul.Kernel.Vector, a, b, narrow, bias, shape);
+                Gpu.Runtime.Backends.Host.HostMatMul.Run(HostMatMul.Kernel.Vector, a, b, narrow, bias, shape);
                 foreach (var kernel in new[] { HostMatMul.Kernel.Wide, HostMatMul.Kernel.Tall, HostMatMul.Kernel.Transposed, HostMatMul.Kernel.Narrow })
                 {
                     var result = (float[])old.Clone();
-                    Gpu.Runtime.Host.HostMatMul.Run(kernel, a, b, result, bias, shape);
+                    Gpu.Runtime.Backends.Host.HostMatMul.Run(kernel, a, b, result, bias, shape);
                     Assert.Equal(narrow, result);
                 }
 

@@ -14,8 +14,8 @@ internal enum TermKind
 
 /// <summary>
 /// How ops run on one device, chosen once when the device is created (the way PyTorch's dispatcher
-/// or candle's backends separate an op's definition from its implementation): <see cref="HostBackend"/>
-/// runs them as vectorised .NET code on the CPU accelerator's memory, <see cref="KernelBackend"/>
+/// or candle's backends separate an op's definition from its implementation): <see cref="Host.HostBackend"/>
+/// runs them as vectorised .NET code on the CPU accelerator's memory, <see cref="Kernels.KernelBackend"/>
 /// launches the ILGPU kernels of Gpu.Kernels (and cuBLAS for matrix products where it loads).
 /// The launchers in <see cref="Ops"/> validate every operand and then call exactly one method here
 /// through <see cref="Device.Dispatch"/>, which counts it; a backend never validates user input.

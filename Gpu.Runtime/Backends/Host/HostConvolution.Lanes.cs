@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// The forward convolution with output positions on the vector lanes, for short patches (a

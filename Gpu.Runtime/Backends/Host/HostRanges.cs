@@ -1,4 +1,4 @@
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>A host op over the items [start, start + count): the elements of a tensor, or the planes of a pooling.</summary>
 internal interface IRangeOp

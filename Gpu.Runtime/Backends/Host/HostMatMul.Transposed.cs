@@ -1,6 +1,6 @@
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// Tall, skinny products (many rows, few columns: an MLP's narrow layers at a large batch) run as

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// Conv2d on the host, a group of images at a time, on the GEMM's micro-kernels with the patch

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// Scratch memory for the host kernels (packed GEMM operands, a convolution's padded input and

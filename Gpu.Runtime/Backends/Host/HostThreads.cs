@@ -1,4 +1,4 @@
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// How many cores the host path's parallel loops use: all of them by default, fewer when several

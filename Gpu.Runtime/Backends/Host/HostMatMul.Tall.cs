@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// The host GEMM's tall kernel, for large products on AVX-512: a block of 24 rows by one 512-bit

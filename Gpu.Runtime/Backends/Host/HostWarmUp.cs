@@ -1,7 +1,7 @@
 using System.Runtime.Intrinsics;
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// Compiles the host path's hot methods on a background thread when the first host device is made,

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>Transposes on the host: the GEMM's packing of B and A, a convolution's (positions, channels) results into NCHW.</summary>
 internal static unsafe class HostTranspose

@@ -1,7 +1,7 @@
 using Gpu.Kernels;
 using ILGPU.Runtime;
 
-namespace Gpu.Runtime;
+namespace Gpu.Runtime.Backends.Kernels;
 
 /// <summary>
 /// Launch sizes derived once from the accelerator. On the CPU accelerator a logical thread costs an

@@ -1,4 +1,4 @@
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// Elementwise host ops (ReLU, activations, dropout, the fused optimizers) on large tensors over all

@@ -1,9 +1,10 @@
 using Gpu.Kernels;
+using Gpu.Runtime.Backends.Host;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
-namespace Gpu.Runtime.Backends;
+namespace Gpu.Runtime.Backends.Kernels;
 
 /// <summary>
 /// Runs every op as an ILGPU kernel on the device's stream (CUDA, OpenCL, or the CPU accelerator
@@ -133,7 +134,7 @@ internal sealed class KernelBackend : Backend
                 unsafe
                 {
                     // The host product applies the ReLU itself.
-                    Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape, relu: relu);
+                    Backends.Host.HostMatMul.Run(a.HostPointer, b.HostPointer, c.HostPointer, bias is null ? null : bias.HostPointer, shape, relu: relu);
                     return;
                 }
 

@@ -2,7 +2,7 @@ using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Gpu.Runtime;
+namespace Gpu.Runtime.Backends.Kernels;
 
 /// <summary>
 /// Every kernel of Gpu.Kernels, compiled at most once per accelerator: each is loaded on first use

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Gpu.Kernels;
 
-namespace Gpu.Runtime.Host;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// The host fast path of the layers beyond the MLP: activations and dropout, on the CPU

@@ -1,7 +1,7 @@
 using Gpu.Kernels;
-using Gpu.Runtime.Host;
+using Gpu.Runtime.Backends.Kernels;
 
-namespace Gpu.Runtime.Backends;
+namespace Gpu.Runtime.Backends.Host;
 
 /// <summary>
 /// The CPU device's default backend (<see cref="CpuProfile.Host"/>): every op as vectorised .NET

@@ -3,7 +3,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
-namespace Gpu.Runtime;
+namespace Gpu.Runtime.Backends.Kernels;
 
 /// <summary>
 /// cuBLAS SGEMM for row-major operands. cuBLAS is column-major; a row-major (r, c) matrix is the
