@@ -19,4 +19,10 @@ public enum KernelGrouping
 public sealed class KernelAttribute(KernelGrouping grouping = KernelGrouping.Implicit) : Attribute
 {
     public KernelGrouping Grouping { get; } = grouping;
+
+    /// <summary>
+    /// The group size an explicitly grouped kernel is written for (its shared tiles assume it), or 0
+    /// when any size works: accelerators that cannot launch groups this large never compile it.
+    /// </summary>
+    public int GroupSize { get; init; }
 }

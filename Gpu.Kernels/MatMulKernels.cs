@@ -113,7 +113,7 @@ public static class MatMulKernels
     /// any M, N, K works. The loads pick the mapping that keeps consecutive threads on consecutive
     /// addresses for the operand's layout (coalesced for NN, NT and TN).
     /// </summary>
-    [Kernel(KernelGrouping.Explicit)]
+    [Kernel(KernelGrouping.Explicit, GroupSize = GroupSide * GroupSide)]
     public static void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, MatMulShape s)
     {
         var aTile = SharedMemory.Allocate<float>(TileK * TilePitch);
@@ -186,7 +186,7 @@ public static class MatMulKernels
     /// against 8 for 16 in <see cref="Tiled"/>. Launch on a grid of (ceil(M / 128), ceil(N / 128)).
     /// Out-of-range elements of the staged tiles are zero, so any M, N, K works.
     /// </summary>
-    [Kernel(KernelGrouping.Explicit)]
+    [Kernel(KernelGrouping.Explicit, GroupSize = GroupSide * GroupSide)]
     public static void RegisterTiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, MatMulShape s)
     {
         var aTile = SharedMemory.Allocate<float>(BigTileK * BigPitch);

@@ -28,6 +28,9 @@ public sealed class IndexBuffer : IDisposable
     /// <summary>Largest index last copied in.</summary>
     public int Max { get; private set; }
 
+    /// <summary>The contiguous view kernel parameters take.</summary>
+    internal ArrayView<int> Flat => View.AsContiguous();
+
     public ArrayView1D<int, Stride1D.Dense> View
     {
         get

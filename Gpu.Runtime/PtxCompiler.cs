@@ -5,42 +5,19 @@ using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
+using Gpu.Runtime.Backends.Kernels;
 
 namespace Gpu.Runtime;
 
 /// <summary>
 /// Compiles every kernel of Gpu.Kernels to PTX without a GPU, through ILGPU's PTX backend: how CI
 /// proves the CUDA code compiles (and, with NVIDIA's ptxas, assembles; scripts/ptxas-check.sh).
-/// Kernels are found by their [Kernel] attribute, generic ones closed over every public struct of
-/// Gpu.Kernels that satisfies their constraint (each reduction term, each activation), so a new
-/// kernel is covered as soon as it is written.
+/// Kernels come from <see cref="KernelCatalog"/>, so a new kernel is covered as soon as it is written.
 /// </summary>
 public static class PtxCompiler
 {
     /// <summary>All [Kernel] methods, generic ones closed over each matching struct.</summary>
-    public static IEnumerable<MethodInfo> Kernels()
-    {
-        var assembly = typeof(KernelAttribute).Assembly;
-        var structs = assembly.GetTypes().Where(t => t.IsValueType && !t.IsGenericTypeDefinition && t.IsPublic).ToList();
-        foreach (var type in assembly.GetTypes())
-        {
-            foreach (var method in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
-            {
-                if (method.GetCustomAttribute<KernelAttribute>() is null)
-                    continue;
-                if (!method.IsGenericMethodDefinition)
-                {
-                    yield return method;
-                    continue;
-                }
-
-                var parameter = method.GetGenericArguments().Single();
-                var constraints = parameter.GetGenericParameterConstraints();
-                foreach (var candidate in structs.Where(s => constraints.All(c => c.IsAssignableFrom(s))))
-                    yield return method.MakeGenericMethod(candidate);
-            }
-        }
-    }
+    public static IEnumerable<MethodInfo> Kernels() => KernelCatalog.All;
 
     /// <summary>A kernel's name as tables show it, e.g. <c>ReductionKernels.PartialSums&lt;CrossEntropyTerm&gt;</c>.</summary>
     public static string Describe(MethodInfo kernel) =>
@@ -53,8 +30,7 @@ public static class PtxCompiler
     {
         using var context = Context.Create(builder => builder.Cuda().EnableAlgorithms());
         using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, instructionSet, null);
-        var grouping = kernel.GetCustomAttribute<KernelAttribute>()!.Grouping;
-        var entry = grouping == KernelGrouping.Explicit
+        var entry = KernelCatalog.Grouping(kernel) == KernelGrouping.Explicit
             ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
             : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
         return ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;

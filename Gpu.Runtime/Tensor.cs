@@ -74,6 +74,9 @@ public sealed class Tensor : IDisposable
         }
     }
 
+    /// <summary>The device memory as the contiguous view kernel parameters take (<c>ArrayView&lt;float&gt;</c>).</summary>
+    internal ArrayView<float> Flat => View.AsContiguous();
+
     /// <summary>The memory of a tensor on the CPU accelerator, for the host fast path (CPU devices only).</summary>
     internal unsafe Span<float> HostSpan
     {

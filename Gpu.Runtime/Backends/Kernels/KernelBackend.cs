@@ -69,56 +69,56 @@ internal sealed class KernelBackend : Backend
 
     public override int CompiledKernels => kernels.Compiled;
 
-    public override void CompileAll() => kernels.CompileAll(geometry.SupportsTiledMatMul);
+    public override void CompileAll() => kernels.CompileAll();
 
     public override void Zero(Tensor y) => y.View.MemSetToZero(Stream);
 
     public override void Fill(Tensor y, float value)
     {
         int n = y.Length, threads = geometry.Threads(n);
-        kernels.Fill(Stream, threads, y.View, value, n, threads);
+        kernels.Launch(ElementwiseKernels.Fill, Stream, threads, y.Flat, value, n, threads);
     }
 
     public override void Relu(Tensor x, Tensor y)
     {
         int n = x.Length, threads = geometry.Threads(n);
-        kernels.Relu(Stream, threads, x.View, y.View, n, threads);
+        kernels.Launch(ElementwiseKernels.Relu, Stream, threads, x.Flat, y.Flat, n, threads);
     }
 
     public override void ReluBackward(Tensor y, Tensor dy, Tensor dx)
     {
         int n = y.Length, threads = geometry.Threads(n);
-        kernels.ReluBackward(Stream, threads, y.View, dy.View, dx.View, n, threads);
+        kernels.Launch(ElementwiseKernels.ReluBackward, Stream, threads, y.Flat, dy.Flat, dx.Flat, n, threads);
     }
 
     public override void Activation<TActivation>(TActivation f, Tensor x, Tensor y)
     {
         int n = x.Length, threads = geometry.Threads(n);
-        kernels.Activation<TActivation>()(Stream, threads, x.View, y.View, f, n, threads);
+        kernels.Launch(ActivationKernels.Forward<TActivation>, Stream, threads, x.Flat, y.Flat, f, n, threads);
     }
 
     public override void ActivationBackward<TActivation>(TActivation f, Tensor x, Tensor y, Tensor dy, Tensor dx)
     {
         int n = x.Length, threads = geometry.Threads(n);
-        kernels.ActivationBackward<TActivation>()(Stream, threads, x.View, y.View, dy.View, dx.View, f, n, threads);
+        kernels.Launch(ActivationKernels.Backward<TActivation>, Stream, threads, x.Flat, y.Flat, dy.Flat, dx.Flat, f, n, threads);
     }
 
     public override void Multiply(Tensor a, Tensor b, Tensor y)
     {
         int n = a.Length, threads = geometry.Threads(n);
-        kernels.Multiply(Stream, threads, a.View, b.View, y.View, n, threads);
+        kernels.Launch(ElementwiseKernels.Multiply, Stream, threads, a.Flat, b.Flat, y.Flat, n, threads);
     }
 
     public override void DropoutMask(Tensor mask, ulong seed, long step, long offset, int threshold, float scale)
     {
         int n = mask.Length, threads = geometry.Threads(n);
-        kernels.DropoutMask(Stream, threads, mask.View, seed, step, offset, threshold, scale, n, threads);
+        kernels.Launch(RandomKernels.DropoutMask, Stream, threads, mask.Flat, seed, step, offset, threshold, scale, n, threads);
     }
 
     public override void GatherRows(Tensor source, IndexBuffer indices, int offset, Tensor destination, int rowLength)
     {
         int n = destination.Length, threads = geometry.Threads(n);
-        kernels.GatherRows(Stream, threads, source.View, indices.View, destination.View, offset, rowLength, n, threads);
+        kernels.Launch(ElementwiseKernels.GatherRows, Stream, threads, source.Flat, indices.Flat, destination.Flat, offset, rowLength, n, threads);
     }
 
     public override void MatMul(string op, Tensor a, Tensor b, Tensor c, Tensor? bias, MatMulShape shape, MatMulAlgorithm algorithm, bool relu = false)
@@ -126,7 +126,7 @@ internal sealed class KernelBackend : Backend
         var resolved = Resolve(op, algorithm);
         if (resolved == MatMulAlgorithm.CuBlas && bias is not null && shape.Accumulate != 0)
             resolved = geometry.SupportsTiledMatMul ? MatMulAlgorithm.RegisterTiled : MatMulAlgorithm.RowBlocked; // no bias epilogue on top of an accumulated C
-        var biasView = bias is null ? c.View : bias.View; // never read without HasBias
+        var biasView = bias is null ? c.Flat : bias.Flat; // never read without HasBias
         switch (resolved)
         {
             case MatMulAlgorithm.Host:
@@ -140,15 +140,15 @@ internal sealed class KernelBackend : Backend
 
             case MatMulAlgorithm.RowBlocked:
                 int threads = (int)Math.Min(geometry.MaxThreads, (shape.M + MatMulKernels.RowBlock - 1) / MatMulKernels.RowBlock);
-                kernels.MatMulRowBlocked(Stream, threads, a.View, b.View, c.View, biasView, shape, threads);
+                kernels.Launch(MatMulKernels.RowBlocked, Stream, threads, a.Flat, b.Flat, c.Flat, biasView, shape, threads);
                 break;
             case MatMulAlgorithm.Tiled:
-                kernels.MatMulTiled(Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.Tile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
-                    a.View, b.View, c.View, biasView, shape);
+                kernels.LaunchGrouped(MatMulKernels.Tiled, Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.Tile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
+                    a.Flat, b.Flat, c.Flat, biasView, shape);
                 break;
             case MatMulAlgorithm.RegisterTiled:
-                kernels.MatMulRegisterTiled(Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.BigTile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
-                    a.View, b.View, c.View, biasView, shape);
+                kernels.LaunchGrouped(MatMulKernels.RegisterTiled, Stream, new KernelConfig(TiledGrid(op, shape, MatMulKernels.BigTile), new Index2D(MatMulKernels.GroupSide, MatMulKernels.GroupSide)),
+                    a.Flat, b.Flat, c.Flat, biasView, shape);
                 break;
             default:
                 // cuBLAS has no bias epilogue: seed C with the bias rows, then C = A B + 1 C.
@@ -156,7 +156,7 @@ internal sealed class KernelBackend : Backend
                 if (bias is not null)
                 {
                     int count = c.Length, broadcastThreads = geometry.Threads(count);
-                    kernels.BroadcastRows(Stream, broadcastThreads, bias.View, c.View, shape.N, count, broadcastThreads);
+                    kernels.Launch(ElementwiseKernels.BroadcastRows, Stream, broadcastThreads, bias.Flat, c.Flat, shape.N, count, broadcastThreads);
                     beta = 1f;
                 }
 
@@ -175,7 +175,7 @@ internal sealed class KernelBackend : Backend
         int lanes = Math.Min(32, geometry.ReductionGroupSize);
         int phases = Math.Max(1, geometry.ReductionGroupSize / lanes);
         int groups = (columns + lanes - 1) / lanes;
-        kernels.ColumnSums(Stream, new KernelConfig(new Index2D(groups, 1), new Index2D(lanes, phases)), x.View, y.View, rows, columns, accumulate ? 1 : 0);
+        kernels.LaunchGrouped(ReductionKernels.ColumnSums, Stream, new KernelConfig(new Index2D(groups, 1), new Index2D(lanes, phases)), x.Flat, y.Flat, rows, columns, accumulate ? 1 : 0);
     }
 
     public override void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0)
@@ -207,21 +207,21 @@ internal sealed class KernelBackend : Backend
             case TermKind.SquaredError:
             {
                 int n = input.Length, threads = geometry.Threads(n);
-                kernels.MseBackward(Stream, threads, input.View, target.View, grad.View, 2f * scale, n, threads);
+                kernels.Launch(LossKernels.MseBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, 2f * scale, n, threads);
                 break;
             }
 
             case TermKind.BceWithLogits:
             {
                 int n = input.Length, threads = geometry.Threads(n);
-                kernels.BceWithLogitsBackward(Stream, threads, input.View, target.View, grad.View, scale, n, threads);
+                kernels.Launch(LossKernels.BceWithLogitsBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, scale, n, threads);
                 break;
             }
 
             default:
             {
                 int threads = geometry.Threads(rows);
-                kernels.CrossEntropyBackward(Stream, threads, input.View, target.View, grad.View, scale, rows, width, threads);
+                kernels.Launch(LossKernels.CrossEntropyBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, scale, rows, width, threads);
                 break;
             }
         }
@@ -230,13 +230,13 @@ internal sealed class KernelBackend : Backend
     public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
     {
         int n = p.Length, threads = geometry.Threads(n);
-        kernels.Adam(Stream, threads, p.View, g.View, m.View, v.View, (vmax ?? v).View, h, n, threads); // v stands in when amsgrad is off: never touched
+        kernels.Launch(OptimizerKernels.Adam, Stream, threads, p.Flat, g.Flat, m.Flat, v.Flat, (vmax ?? v).Flat, h, n, threads); // v stands in when amsgrad is off: never touched
     }
 
     public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
     {
         int n = p.Length, threads = geometry.Threads(n);
-        kernels.Sgd(Stream, threads, p.View, g.View, (buffer ?? g).View, h, n, threads); // g stands in without momentum: never touched
+        kernels.Launch(OptimizerKernels.Sgd, Stream, threads, p.Flat, g.Flat, (buffer ?? g).Flat, h, n, threads); // g stands in without momentum: never touched
     }
 
     // Conv2d for the whole batch at once: one patch matrix (B P, K), one large product (cuBLAS on
@@ -268,31 +268,31 @@ internal sealed class KernelBackend : Backend
         var gradPatches = Scratch(ref gradPatchScratch, (long)rows * k);
         MatMul("Conv2dBackward", dyChannelsLast, w, gradPatches, null, MatMulShape.Create(rows, k, outChannels, false, false, false, false), MatMulAlgorithm.Auto);
         int n = dx.Length, threads = geometry.Threads(n);
-        kernels.ConvPatchesBackward(Stream, threads, gradPatches.View, dx.View, s, n, threads);
+        kernels.Launch(ConvolutionKernels.PatchesBackward, Stream, threads, gradPatches.Flat, dx.Flat, s, n, threads);
     }
 
     public override void MaxPool(Tensor x, Tensor y, IndexBuffer indices, PoolShape s)
     {
         int n = y.Length, threads = geometry.Threads(n);
-        kernels.MaxPool(Stream, threads, x.View, y.View, indices.View, s, n, threads);
+        kernels.Launch(PoolingKernels.MaxPool, Stream, threads, x.Flat, y.Flat, indices.Flat, s, n, threads);
     }
 
     public override void MaxPoolBackward(Tensor dy, IndexBuffer indices, Tensor dx, PoolShape s)
     {
         int n = dx.Length, threads = geometry.Threads(n);
-        kernels.MaxPoolBackward(Stream, threads, dy.View, indices.View, dx.View, s, n, threads);
+        kernels.Launch(PoolingKernels.MaxPoolBackward, Stream, threads, dy.Flat, indices.Flat, dx.Flat, s, n, threads);
     }
 
     public override void AvgPool(Tensor x, Tensor y, PoolShape s)
     {
         int n = y.Length, threads = geometry.Threads(n);
-        kernels.AvgPool(Stream, threads, x.View, y.View, s, n, threads);
+        kernels.Launch(PoolingKernels.AvgPool, Stream, threads, x.Flat, y.Flat, s, n, threads);
     }
 
     public override void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s)
     {
         int n = dx.Length, threads = geometry.Threads(n);
-        kernels.AvgPoolBackward(Stream, threads, dy.View, dx.View, s, n, threads);
+        kernels.Launch(PoolingKernels.AvgPoolBackward, Stream, threads, dy.Flat, dx.Flat, s, n, threads);
     }
 
     public override void Dispose()
@@ -337,14 +337,14 @@ internal sealed class KernelBackend : Backend
     private void Patches(Tensor x, Tensor patches, ConvShape s, int n)
     {
         int threads = geometry.Threads(n);
-        kernels.ConvPatches(Stream, threads, x.View, patches.View, s, n, threads);
+        kernels.Launch(ConvolutionKernels.Patches, Stream, threads, x.Flat, patches.Flat, s, n, threads);
     }
 
     // Each of the batch's (rows, columns) matrices transposed; n = batch rows columns.
     private void Transpose(Tensor x, Tensor y, int rows, int columns, int n)
     {
         int threads = geometry.Threads(n);
-        kernels.BatchedTranspose(Stream, threads, x.View, y.View, rows, columns, n, threads);
+        kernels.Launch(ConvolutionKernels.BatchedTranspose, Stream, threads, x.Flat, y.Flat, rows, columns, n, threads);
     }
 
     private MatMulAlgorithm Resolve(string op, MatMulAlgorithm requested)
@@ -373,14 +373,14 @@ internal sealed class KernelBackend : Backend
     {
         int groupSize = geometry.ReductionGroupSize;
         int groups = geometry.ReductionGroups(items);
-        kernels.PartialSums<TTerm>()(Stream, new KernelConfig(groups, groupSize), a.View, b.View, scratch.View, term, items, width);
-        kernels.FinalSum(Stream, new KernelConfig(1, groupSize), scratch.View, output.View, groups, scale);
+        kernels.LaunchGrouped(ReductionKernels.PartialSums<TTerm>, Stream, new KernelConfig(groups, groupSize), a.Flat, b.Flat, scratch.View.AsContiguous(), term, items, width);
+        kernels.LaunchGrouped(ReductionKernels.FinalSum, Stream, new KernelConfig(1, groupSize), scratch.View.AsContiguous(), output.Flat, groups, scale);
     }
 
     private void LaunchTerms<TTerm>(TTerm term, Tensor a, Tensor b, Tensor output, int items, int width)
         where TTerm : unmanaged, IReductionTerm
     {
         int threads = geometry.Threads(items);
-        kernels.Terms<TTerm>()(Stream, threads, a.View, b.View, output.View, term, items, width, threads);
+        kernels.Launch(ReductionKernels.Terms<TTerm>, Stream, threads, a.Flat, b.Flat, output.Flat, term, items, width, threads);
     }
 }

@@ -1,158 +1,106 @@
-using Gpu.Kernels;
+using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace Gpu.Runtime.Backends.Kernels;
 
 /// <summary>
-/// Every kernel of Gpu.Kernels, compiled at most once per accelerator: each is loaded on first use
-/// (or all at once by <see cref="CompileAll"/>) and kept, so no launch on the hot path ever
-/// compiles. Not thread-safe, like the device that owns it. Launches are counted by the device
-/// (<see cref="Device.Dispatch"/>), not here.
+/// The kernels of Gpu.Kernels compiled for one accelerator, each at most once: loaded on first launch
+/// (or all at once by <see cref="CompileAll"/>) and kept, so no launch on the hot path compiles. A
+/// launcher names the kernel method itself, <c>kernels.Launch(ElementwiseKernels.Fill, stream, threads,
+/// y.Flat, value, n, threads)</c>: the launch delegate's type follows from the method's parameters
+/// (views as <c>ArrayView&lt;float&gt;</c>, see <see cref="Tensor.Flat"/>), and there is no list of
+/// kernels to keep in step with Gpu.Kernels (<see cref="KernelCatalog"/>). Not thread-safe, like
+/// the device that owns it. Launches are counted by the device (<see cref="Device.Dispatch"/>), not here.
 /// </summary>
 internal sealed class KernelCache(Accelerator accelerator)
 {
-    private readonly Dictionary<(string Name, Type? Term), Delegate> loaded = [];
+    private readonly Dictionary<RuntimeMethodHandle, Delegate> loaded = [];
 
     /// <summary>Kernels compiled so far on this accelerator (each at most once).</summary>
     public int Compiled => loaded.Count;
 
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int> Fill =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, float, int, int>>(nameof(Fill), Method(ElementwiseKernels.Fill));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> Relu =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int>>(nameof(Relu), Method(ElementwiseKernels.Relu));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ReluBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>(nameof(ReluBackward), Method(ElementwiseKernels.ReluBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Multiply =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>(nameof(Multiply), Method(ElementwiseKernels.Multiply));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> BroadcastRows =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int>>(nameof(BroadcastRows), Method(ElementwiseKernels.BroadcastRows));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int> GatherRows =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>>(nameof(GatherRows), Method(ElementwiseKernels.GatherRows));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ulong, long, long, int, float, int, int> DropoutMask =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ulong, long, long, int, float, int, int>>(nameof(DropoutMask), Method(RandomKernels.DropoutMask));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int> MatMulRowBlocked =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, int>>(nameof(MatMulRowBlocked), Method(MatMulKernels.RowBlocked));
-
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulTiled =>
-        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>>(nameof(MatMulTiled), Method(MatMulKernels.Tiled));
-
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape> MatMulRegisterTiled =>
-        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>>(nameof(MatMulRegisterTiled), Method(MatMulKernels.RegisterTiled));
-
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FinalSum =>
-        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, float>>(nameof(FinalSum), Method(ReductionKernels.FinalSum));
-
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> ColumnSums =>
-        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>>(nameof(ColumnSums), Method(ReductionKernels.ColumnSums));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> MseBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>>(nameof(MseBackward), Method(LossKernels.MseBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int> BceWithLogitsBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>>(nameof(BceWithLogitsBackward), Method(LossKernels.BceWithLogitsBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int> CrossEntropyBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int, int>>(nameof(CrossEntropyBackward), Method(LossKernels.CrossEntropyBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int> Adam =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters, int, int>>(nameof(Adam), Method(OptimizerKernels.Adam));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int> Sgd =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, SgdParameters, int, int>>(nameof(Sgd), Method(OptimizerKernels.Sgd));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int> ConvPatches =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int>>(nameof(ConvPatches), Method(ConvolutionKernels.Patches));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int> ConvPatchesBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ConvShape, int, int>>(nameof(ConvPatchesBackward), Method(ConvolutionKernels.PatchesBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int> BatchedTranspose =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>>(nameof(BatchedTranspose), Method(ConvolutionKernels.BatchedTranspose));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolShape, int, int> MaxPool =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolShape, int, int>>(nameof(MaxPool), Method(PoolingKernels.MaxPool));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, PoolShape, int, int> MaxPoolBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, PoolShape, int, int>>(nameof(MaxPoolBackward), Method(PoolingKernels.MaxPoolBackward));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int> AvgPool =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int>>(nameof(AvgPool), Method(PoolingKernels.AvgPool));
-
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int> AvgPoolBackward =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolShape, int, int>>(nameof(AvgPoolBackward), Method(PoolingKernels.AvgPoolBackward));
-
-    /// <summary>An activation's forward kernel.</summary>
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, TActivation, int, int> Activation<TActivation>()
-        where TActivation : unmanaged, IActivation =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, TActivation, int, int>>(
-            nameof(Activation), Generic(typeof(ActivationKernels), nameof(ActivationKernels.Forward), typeof(TActivation)), typeof(TActivation));
-
-    /// <summary>An activation's backward kernel.</summary>
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TActivation, int, int> ActivationBackward<TActivation>()
-        where TActivation : unmanaged, IActivation =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TActivation, int, int>>(
-            nameof(ActivationBackward), Generic(typeof(ActivationKernels), nameof(ActivationKernels.Backward), typeof(TActivation)), typeof(TActivation));
-
-    /// <summary>First reduction stage for one term type.</summary>
-    public Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int> PartialSums<TTerm>()
-        where TTerm : unmanaged, IReductionTerm =>
-        Explicit<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int>>(
-            nameof(PartialSums), Generic(typeof(ReductionKernels), nameof(ReductionKernels.PartialSums), typeof(TTerm)), typeof(TTerm));
-
-    /// <summary>Unreduced terms for one term type.</summary>
-    public Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int> Terms<TTerm>()
-        where TTerm : unmanaged, IReductionTerm =>
-        Implicit<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TTerm, int, int, int>>(
-            nameof(Terms), Generic(typeof(ReductionKernels), nameof(ReductionKernels.Terms), typeof(TTerm)), typeof(TTerm));
-
-    /// <summary>Compiles every kernel now, so that the first training step does not pay for compilation.</summary>
-    public void CompileAll(bool includeTiled)
+    /// <summary>Compiles every kernel of the catalog this accelerator can launch, so that a first training step does not pay for compilation.</summary>
+    public void CompileAll()
     {
-        _ = Fill; _ = Relu; _ = ReluBackward; _ = Multiply; _ = BroadcastRows; _ = GatherRows; _ = DropoutMask; _ = MatMulRowBlocked;
-        _ = FinalSum; _ = ColumnSums; _ = MseBackward; _ = BceWithLogitsBackward; _ = CrossEntropyBackward; _ = Adam; _ = Sgd;
-        _ = ConvPatches; _ = ConvPatchesBackward; _ = BatchedTranspose; _ = MaxPool; _ = MaxPoolBackward; _ = AvgPool; _ = AvgPoolBackward;
-        if (includeTiled)
+        foreach (var kernel in KernelCatalog.All)
         {
-            _ = MatMulTiled;
-            _ = MatMulRegisterTiled;
+            if (KernelCatalog.Fits(kernel, accelerator.MaxNumThreadsPerGroup) && !loaded.ContainsKey(kernel.MethodHandle))
+                loaded.Add(kernel.MethodHandle, Load(kernel, KernelCatalog.LauncherType(kernel)));
         }
-        _ = PartialSums<SquaredErrorTerm>(); _ = PartialSums<BceWithLogitsTerm>(); _ = PartialSums<CrossEntropyTerm>();
-        _ = PartialSums<RegularizationTerm>(); _ = PartialSums<CorrectTerm>();
-        _ = Terms<SquaredErrorTerm>(); _ = Terms<BceWithLogitsTerm>(); _ = Terms<CrossEntropyTerm>();
-        _ = Activation<TanhActivation>(); _ = Activation<SigmoidActivation>(); _ = Activation<GeluActivation>(); _ = Activation<LeakyReluActivation>();
-        _ = ActivationBackward<TanhActivation>(); _ = ActivationBackward<SigmoidActivation>(); _ = ActivationBackward<GeluActivation>(); _ = ActivationBackward<LeakyReluActivation>();
     }
 
-    private static System.Reflection.MethodInfo Method(Delegate kernel) => kernel.Method;
+    // Implicitly grouped kernels (first parameter Index1D): `extent` logical threads, grouped by ILGPU.
+    public void Launch<T1, T2>(Action<Index1D, T1, T2> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2)
+        where T1 : struct where T2 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2>>(kernel)(stream, extent, a1, a2);
 
-    private static System.Reflection.MethodInfo Generic(Type type, string name, Type argument) =>
-        type.GetMethod(name)!.MakeGenericMethod(argument);
+    public void Launch<T1, T2, T3>(Action<Index1D, T1, T2, T3> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3)
+        where T1 : struct where T2 : struct where T3 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3>>(kernel)(stream, extent, a1, a2, a3);
 
-    // An implicitly grouped kernel (first parameter Index1D), loaded once per (name, term type).
-    private T Implicit<T>(string name, System.Reflection.MethodInfo kernel, Type? term = null)
-        where T : Delegate => Get<T>(name, term, () => accelerator.LoadAutoGroupedKernel<T>(kernel));
+    public void Launch<T1, T2, T3, T4>(Action<Index1D, T1, T2, T3, T4> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3, T4 a4)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3, T4>>(kernel)(stream, extent, a1, a2, a3, a4);
 
-    // An explicitly grouped kernel (KernelConfig), loaded once per (name, term type).
-    private T Explicit<T>(string name, System.Reflection.MethodInfo kernel, Type? term = null)
-        where T : Delegate => Get<T>(name, term, () => accelerator.LoadKernel<T>(kernel));
+    public void Launch<T1, T2, T3, T4, T5>(Action<Index1D, T1, T2, T3, T4, T5> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5>>(kernel)(stream, extent, a1, a2, a3, a4, a5);
 
-    private T Get<T>(string name, Type? term, Func<T> load)
-        where T : Delegate
+    public void Launch<T1, T2, T3, T4, T5, T6>(Action<Index1D, T1, T2, T3, T4, T5, T6> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6>>(kernel)(stream, extent, a1, a2, a3, a4, a5, a6);
+
+    public void Launch<T1, T2, T3, T4, T5, T6, T7>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7>>(kernel)(stream, extent, a1, a2, a3, a4, a5, a6, a7);
+
+    public void Launch<T1, T2, T3, T4, T5, T6, T7, T8>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> kernel, AcceleratorStream stream, Index1D extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
+        Launcher<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel)(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
+
+    // Explicitly grouped kernels (Grid/Group indices, shared memory): launched with a KernelConfig.
+    public void LaunchGrouped<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel, AcceleratorStream stream, KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct =>
+        Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel)(stream, config, a1, a2, a3, a4);
+
+    public void LaunchGrouped<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel, AcceleratorStream stream, KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
+        Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel)(stream, config, a1, a2, a3, a4, a5);
+
+    public void LaunchGrouped<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel, AcceleratorStream stream, KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
+        Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel)(stream, config, a1, a2, a3, a4, a5, a6);
+
+    private TLauncher Launcher<TLauncher>(Delegate kernel)
+        where TLauncher : Delegate
     {
-        if (!loaded.TryGetValue((name, term), out var kernel))
+        var method = kernel.Method;
+        if (!loaded.TryGetValue(method.MethodHandle, out var launcher))
         {
-            kernel = load();
-            loaded.Add((name, term), kernel);
+            launcher = Load(method, typeof(TLauncher));
+            loaded.Add(method.MethodHandle, launcher);
         }
 
-        return (T)kernel;
+        return (TLauncher)launcher;
+    }
+
+    // ILGPU's typed loaders, called for a launcher type known only at run time (CompileAll).
+    private Delegate Load(MethodInfo kernel, Type launcherType)
+    {
+        string loader = KernelCatalog.Grouping(kernel) == Gpu.Kernels.KernelGrouping.Implicit
+            ? nameof(Accelerator.LoadAutoGroupedKernel)
+            : nameof(Accelerator.LoadKernel);
+        var load = typeof(Accelerator).GetMethods(BindingFlags.Public | BindingFlags.Instance)
+            .Single(m => m.Name == loader && m.IsGenericMethodDefinition && m.GetParameters() is [{ ParameterType: var p }] && p == typeof(MethodInfo));
+        try
+        {
+            return (Delegate)load.MakeGenericMethod(launcherType).Invoke(accelerator, [kernel])!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
+        }
     }
 }
