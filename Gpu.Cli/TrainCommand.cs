@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Gpu.Training;
 
 namespace Gpu.Cli;
 
@@ -16,8 +17,7 @@ internal static class TrainCommand
         var model = new Option<string?>("--model")
         {
             Description = "Any model, as comma-separated layers (instead of --layers), e.g. \"conv(16,3,padding=1),relu,maxpool(2),flatten,linear(10)\". "
-                + "Words: conv(out,kernel[,stride=S][,padding=P]), maxpool(k[,stride=S]), avgpool(k[,stride=S]), flatten, linear(out), dropout(p), "
-                + "relu, tanh, sigmoid, gelu, leakyrelu[(slope)]. Input channels and features follow from --input-shape; the last layer's outputs "
+                + $"Words: {string.Join(", ", Architecture.Usages)}. Input channels and features follow from --input-shape; the last layer's outputs "
                 + "must match the targets (the classes for --loss ce).",
             HelpName = "SPEC",
         };

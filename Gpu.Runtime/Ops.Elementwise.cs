@@ -39,31 +39,25 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// An elementwise activation, <c>output = f(input)</c> (Tanh, Sigmoid, exact GELU or LeakyReLU
-    /// with <paramref name="slope"/>). Same shapes; output may be input itself.
+    /// An elementwise activation, <c>output = f(input)</c> (<see cref="Runtime.Activation.Tanh"/>,
+    /// Sigmoid, exact GELU, LeakyReLU with its slope, ...). Same shapes; output may be input itself.
     /// </summary>
-    public static void Activation(Activation activation, Tensor input, Tensor output, float slope = 0.01f)
+    public static void Activation(Activation activation, Tensor input, Tensor output)
     {
+        ArgumentNullException.ThrowIfNull(activation);
         var d = CheckUnary(nameof(Activation), input, output);
-        if (input.Length == 0)
-            return;
-        var backend = d.Dispatch();
-        switch (activation)
-        {
-            case Runtime.Activation.Tanh: backend.Activation(default(TanhActivation), input, output); break;
-            case Runtime.Activation.Sigmoid: backend.Activation(default(SigmoidActivation), input, output); break;
-            case Runtime.Activation.Gelu: backend.Activation(default(GeluActivation), input, output); break;
-            default: backend.Activation(new LeakyReluActivation { Slope = slope }, input, output); break;
-        }
+        if (input.Length > 0)
+            activation.Forward(d.Dispatch(), input, output);
     }
 
     /// <summary>
     /// The activation's backward pass: <c>gradInput = f'(input) gradOutput</c>, given the forward
     /// <paramref name="input"/> and <paramref name="output"/> (all four the same shape).
     /// </summary>
-    public static void ActivationBackward(Activation activation, Tensor input, Tensor output, Tensor gradOutput, Tensor gradInput, float slope = 0.01f)
+    public static void ActivationBackward(Activation activation, Tensor input, Tensor output, Tensor gradOutput, Tensor gradInput)
     {
         const string op = nameof(ActivationBackward);
+        ArgumentNullException.ThrowIfNull(activation);
         var d = Check.Usable(op, input, "input");
         Check.Usable(op, output, "output", d);
         Check.Usable(op, gradOutput, "gradOutput", d);
@@ -71,16 +65,8 @@ public static partial class Ops
         Check.SameShape(op, input, "input", output, "output");
         Check.SameShape(op, input, "input", gradOutput, "gradOutput");
         Check.SameShape(op, input, "input", gradInput, "gradInput");
-        if (input.Length == 0)
-            return;
-        var backend = d.Dispatch();
-        switch (activation)
-        {
-            case Runtime.Activation.Tanh: backend.ActivationBackward(default(TanhActivation), input, output, gradOutput, gradInput); break;
-            case Runtime.Activation.Sigmoid: backend.ActivationBackward(default(SigmoidActivation), input, output, gradOutput, gradInput); break;
-            case Runtime.Activation.Gelu: backend.ActivationBackward(default(GeluActivation), input, output, gradOutput, gradInput); break;
-            default: backend.ActivationBackward(new LeakyReluActivation { Slope = slope }, input, output, gradOutput, gradInput); break;
-        }
+        if (input.Length > 0)
+            activation.Backward(d.Dispatch(), input, output, gradOutput, gradInput);
     }
 
     /// <summary>Elementwise product <c>output = a * b</c>; output may be a or b itself.</summary>
@@ -156,20 +142,4 @@ public static partial class Ops
         Check.InPlaceOrDisjoint(op, output, "output", input, "input");
         return d;
     }
-}
-
-/// <summary>The elementwise activations of <see cref="Ops.Activation"/> (PyTorch's modules of the same names).</summary>
-public enum Activation
-{
-    /// <summary>torch.nn.Tanh.</summary>
-    Tanh,
-
-    /// <summary>torch.nn.Sigmoid.</summary>
-    Sigmoid,
-
-    /// <summary>torch.nn.GELU, exact erf form (approximate='none').</summary>
-    Gelu,
-
-    /// <summary>torch.nn.LeakyReLU with a negative slope (default 0.01).</summary>
-    LeakyRelu,
 }

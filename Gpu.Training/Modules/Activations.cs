@@ -4,9 +4,11 @@ namespace Gpu.Training;
 
 /// <summary>
 /// An elementwise activation module over any input shape: forward keeps its input and output,
-/// backward computes <c>dx = f'(x) dy</c> from them (<see cref="Ops.Activation"/>).
+/// backward computes <c>dx = f'(x) dy</c> from them (<see cref="Ops.Activation"/>). A new activation
+/// is its maths in Gpu.Kernels, its <see cref="Activation"/> in Gpu.Runtime, and here a module
+/// deriving from this with its record (word, ONNX nodes).
 /// </summary>
-public abstract class ElementwiseActivation(Activation activation, float slope = 0.01f) : Module
+public abstract class ElementwiseActivation(Activation activation) : Module
 {
     private readonly Workspace output = new();
     private readonly Workspace gradInput = new();
@@ -23,7 +25,7 @@ public abstract class ElementwiseActivation(Activation activation, float slope =
         var device = RequireDevice();
         sample = Samples.Of(input, sample);
         var y = output.Get(device, input.Shape[0], sample);
-        Ops.Activation(activation, input, y, slope);
+        Ops.Activation(activation, input, y);
         lastInput = input;
         lastOutput = y;
         return y;
@@ -36,7 +38,7 @@ public abstract class ElementwiseActivation(Activation activation, float slope =
         if (!ComputesInputGradient)
             return null;
         var dx = gradInput.Get(device, y.Shape[0], sample!);
-        Ops.ActivationBackward(activation, lastInput!, y, gradOutput, dx, slope);
+        Ops.ActivationBackward(activation, lastInput!, y, gradOutput, dx);
         return dx;
     }
 
@@ -79,7 +81,7 @@ public sealed class GELU() : ElementwiseActivation(Activation.Gelu)
 }
 
 /// <summary>torch.nn.LeakyReLU: <c>x</c> for x &gt; 0, else <c>negative_slope x</c> (default 0.01).</summary>
-public sealed class LeakyReLU(float negativeSlope = 0.01f) : ElementwiseActivation(Activation.LeakyRelu, CheckSlope(negativeSlope))
+public sealed class LeakyReLU(float negativeSlope = 0.01f) : ElementwiseActivation(Activation.LeakyRelu(negativeSlope))
 {
     public float NegativeSlope { get; } = negativeSlope;
 
@@ -88,35 +90,91 @@ public sealed class LeakyReLU(float negativeSlope = 0.01f) : ElementwiseActivati
     public override LayerSpec Spec => new LeakyReLUSpec(NegativeSlope);
 
     public override string ToString() => $"LeakyReLU(negative_slope={NegativeSlope.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
-
-    private static float CheckSlope(float slope) =>
-        float.IsFinite(slope) ? slope : throw new ArgumentOutOfRangeException(nameof(negativeSlope), slope, "LeakyReLU: the negative slope must be finite.");
 }
 
 /// <summary>Describes a <see cref="Tanh"/> layer.</summary>
 [LayerType("Tanh")]
-public sealed record TanhSpec : LayerSpec
+public sealed record TanhSpec : LayerSpec, ILayerWord
 {
+    public static string Word => "tanh";
+
+    public static string Usage => "tanh";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0);
+        return new TanhSpec();
+    }
+
     public override Module Create() => new Tanh();
+
+    internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("Tanh", [input]);
 }
 
 /// <summary>Describes a <see cref="Sigmoid"/> layer.</summary>
 [LayerType("Sigmoid")]
-public sealed record SigmoidSpec : LayerSpec
+public sealed record SigmoidSpec : LayerSpec, ILayerWord
 {
+    public static string Word => "sigmoid";
+
+    public static string Usage => "sigmoid";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0);
+        return new SigmoidSpec();
+    }
+
     public override Module Create() => new Sigmoid();
+
+    internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("Sigmoid", [input]);
 }
 
 /// <summary>Describes a <see cref="GELU"/> layer.</summary>
 [LayerType("GELU")]
-public sealed record GELUSpec : LayerSpec
+public sealed record GELUSpec : LayerSpec, ILayerWord
 {
+    public static string Word => "gelu";
+
+    public static string Usage => "gelu";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0);
+        return new GELUSpec();
+    }
+
     public override Module Create() => new GELU();
+
+    // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact form PyTorch uses by default (ONNX's Gelu op needs opset 20).
+    internal override string ToOnnx(OnnxLayer layer, string input)
+    {
+        string scaled = layer.Node("Div", [input, layer.Scalar("sqrt2", MathF.Sqrt(2f))]);
+        string erf = layer.Node("Erf", [scaled]);
+        string shifted = layer.Node("Add", [erf, layer.Scalar("one", 1f)]);
+        string product = layer.Node("Mul", [input, shifted]);
+        return layer.Node("Mul", [product, layer.Scalar("half", 0.5f)], "_1");
+    }
 }
 
 /// <summary>Describes a <see cref="LeakyReLU"/> layer.</summary>
 [LayerType("LeakyReLU")]
-public sealed record LeakyReLUSpec(float NegativeSlope = 0.01f) : LayerSpec
+public sealed record LeakyReLUSpec(float NegativeSlope = 0.01f) : LayerSpec, ILayerWord
 {
+    public static string Word => "leakyrelu";
+
+    public static string Usage => "leakyrelu[(slope)]";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0, 1);
+        return new LeakyReLUSpec(text.Arguments.Count == 0 ? 0.01f : (float)text.Number(0, "slope"));
+    }
+
     public override Module Create() => new LeakyReLU(NegativeSlope);
+
+    public override string Format() =>
+        NegativeSlope == 0.01f ? "leakyrelu" : $"leakyrelu({NegativeSlope.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
+
+    internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("LeakyRelu", [input], "", OnnxGraph.Attribute("alpha", NegativeSlope));
 }

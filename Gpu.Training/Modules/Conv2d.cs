@@ -149,7 +149,26 @@ public sealed class Conv2d : Module, IReluEpilogue
 
 /// <summary>Describes a <see cref="Conv2d"/> layer.</summary>
 [LayerType("Conv2d")]
-public sealed record Conv2dSpec(int InChannels, int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true) : LayerSpec
+public sealed record Conv2dSpec(int InChannels, int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true) : LayerSpec, ILayerWord
 {
+    public static string Word => "conv";
+
+    public static string Usage => "conv(out,kernel[,stride=S][,padding=P])";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(2, "stride", "padding");
+        if (input.Rank != 3)
+            throw new ShapeMismatchException($"conv takes images (N, C, H, W) but gets {Module.Describe(input)} (give --input-shape C,H,W)");
+        return new Conv2dSpec(input[0], text.Int(0, "out"), text.Int(1, "kernel"), text.Named("stride", 1), text.Named("padding", 0, min: 0));
+    }
+
+    public override string Format() => $"conv({OutChannels},{KernelSize}{(Stride != 1 ? $",stride={Stride}" : "")}{(Padding != 0 ? $",padding={Padding}" : "")})";
+
+    internal override string ToOnnx(OnnxLayer layer, string input) =>
+        layer.Node("Conv", [input, layer.Parameter("weight"), .. layer.OptionalParameter("bias")], "",
+            OnnxGraph.Attribute("kernel_shape", KernelSize, KernelSize), OnnxGraph.Attribute("strides", Stride, Stride),
+            OnnxGraph.Attribute("pads", Padding, Padding, Padding, Padding), OnnxGraph.Attribute("dilations", 1, 1), OnnxGraph.Attribute("group", 1L));
+
     public override Module Create() => new Conv2d(InChannels, OutChannels, KernelSize, Stride, Padding, Bias);
 }

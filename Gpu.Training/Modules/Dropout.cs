@@ -91,7 +91,22 @@ public sealed class Dropout : Module
 
 /// <summary>Describes a <see cref="Dropout"/> layer.</summary>
 [LayerType("Dropout")]
-public sealed record DropoutSpec(double P = 0.5) : LayerSpec
+public sealed record DropoutSpec(double P = 0.5) : LayerSpec, ILayerWord
 {
+    public static string Word => "dropout";
+
+    public static string Usage => "dropout(p)";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(1);
+        return new DropoutSpec(text.Number(0, "p"));
+    }
+
+    public override string Format() => $"dropout({P.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
+
+    // The identity at inference, as torch.onnx.export leaves it out.
+    internal override string ToOnnx(OnnxLayer layer, string input) => input;
+
     public override Module Create() => new Dropout(P);
 }

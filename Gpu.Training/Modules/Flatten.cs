@@ -42,7 +42,19 @@ public sealed class Flatten : Module
 
 /// <summary>Describes a <see cref="Flatten"/> layer.</summary>
 [LayerType("Flatten")]
-public sealed record FlattenSpec : LayerSpec
+public sealed record FlattenSpec : LayerSpec, ILayerWord
 {
+    public static string Word => "flatten";
+
+    public static string Usage => "flatten";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0);
+        return new FlattenSpec();
+    }
+
+    internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("Flatten", [input], "", OnnxGraph.Attribute("axis", 1L));
+
     public override Module Create() => new Flatten();
 }

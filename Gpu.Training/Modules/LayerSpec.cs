@@ -5,11 +5,18 @@ using System.Text.Json.Nodes;
 namespace Gpu.Training;
 
 /// <summary>
-/// A serialisable description of one layer: each layer type has its own record (e.g.
-/// <see cref="Conv2dSpec"/>), marked with PyTorch's class name through <see cref="LayerTypeAttribute"/>,
-/// that rebuilds it with <see cref="Create"/>. Model files store a model as the list of these records
-/// (<see cref="ToJson"/>, <see cref="FromJson"/>), so adding a layer type touches no central list:
-/// the registry finds every record in this assembly, and <see cref="Register{TSpec}"/> adds others.
+/// A serialisable description of one layer, and the registry entry of its type: each layer type has
+/// its own record (e.g. <see cref="Conv2dSpec"/>), marked with PyTorch's class name through
+/// <see cref="LayerTypeAttribute"/>, that holds everything about the layer's names in one place:
+/// <list type="bullet">
+/// <item>its word in the one-line model text, how that word is parsed and written back
+/// (<see cref="ILayerWord"/>, <see cref="Format"/>; see <see cref="Architecture"/>);</item>
+/// <item>the module it rebuilds (<see cref="Create"/>), whose class names its parameters;</item>
+/// <item>its ONNX nodes (<see cref="ToOnnx"/>).</item>
+/// </list>
+/// Model files store a model as the list of these records (<see cref="ToJson"/>, <see cref="FromJson"/>),
+/// so adding a layer type touches no central list: the registry finds every record in this assembly,
+/// and <see cref="Register{TSpec}"/> adds others.
 /// </summary>
 public abstract record LayerSpec
 {
@@ -22,6 +29,15 @@ public abstract record LayerSpec
 
     /// <summary>A new module of this description (not yet on a device).</summary>
     public abstract Module Create();
+
+    /// <summary>The layer in the one-line model text, e.g. <c>conv(16,3,padding=1)</c>; by default its bare word.</summary>
+    public virtual string Format() => Architecture.WordOf(GetType());
+
+    /// <summary>
+    /// Writes the layer's ONNX nodes after <paramref name="input"/> and returns the name of their
+    /// output; null when the layer has no ONNX form (the export then names it).
+    /// </summary>
+    internal virtual string? ToOnnx(OnnxLayer layer, string input) => null;
 
     /// <summary>The layer types the registry knows, by PyTorch name.</summary>
     public static IReadOnlyCollection<string> KnownTypes
@@ -95,6 +111,26 @@ public abstract record LayerSpec
         typeof(LayerSpec).Assembly.GetTypes()
             .Where(t => t.IsSubclassOf(typeof(LayerSpec)) && !t.IsAbstract && t.GetCustomAttribute<LayerTypeAttribute>() is not null)
             .ToDictionary(t => t.GetCustomAttribute<LayerTypeAttribute>()!.Name);
+}
+
+/// <summary>
+/// A layer's word in the one-line model text (the command line's <c>--model</c>), implemented by its
+/// <see cref="LayerSpec"/> record: <see cref="Architecture"/> finds every record that implements it.
+/// </summary>
+public interface ILayerWord
+{
+    /// <summary>The word, e.g. <c>conv</c>.</summary>
+    static abstract string Word { get; }
+
+    /// <summary>How the word is written, for help texts, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>.</summary>
+    static abstract string Usage { get; }
+
+    /// <summary>
+    /// The layer a text describes, for samples of <paramref name="input"/> (input channels and
+    /// features follow from it). Throws <see cref="FormatException"/> for bad arguments and
+    /// <see cref="Runtime.ShapeMismatchException"/> when the layer cannot take the input.
+    /// </summary>
+    static abstract LayerSpec Parse(CallText text, Runtime.TensorShape input);
 }
 
 /// <summary>Names a <see cref="LayerSpec"/> record by PyTorch's class name of its layer.</summary>

@@ -123,9 +123,26 @@ public sealed class Linear : Module, IReluEpilogue
 
 /// <summary>Describes a <see cref="Linear"/> layer.</summary>
 [LayerType("Linear")]
-public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = true) : LayerSpec
+public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = true) : LayerSpec, ILayerWord
 {
+    public static string Word => "linear";
+
+    public static string Usage => "linear(out)";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(1);
+        if (input.Rank != 1)
+            throw new ShapeMismatchException($"linear takes (N, features) but gets {Module.Describe(input)} (put a flatten before it)");
+        return new LinearSpec(input[0], text.Int(0, "out"));
+    }
+
     public override Module Create() => new Linear(InFeatures, OutFeatures, Bias);
+
+    public override string Format() => $"linear({OutFeatures})";
+
+    internal override string ToOnnx(OnnxLayer layer, string input) =>
+        layer.Node("Gemm", [input, layer.Parameter("weight"), .. layer.OptionalParameter("bias")], attributes: OnnxGraph.Attribute("transB", 1L));
 }
 
 /// <summary>PyTorch's default initialisation draws.</summary>

@@ -132,14 +132,44 @@ public abstract class Pool2d : Module
 
 /// <summary>Describes a <see cref="MaxPool2d"/> layer.</summary>
 [LayerType("MaxPool2d")]
-public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec
+public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, ILayerWord
 {
+    public static string Word => "maxpool";
+
+    public static string Usage => "maxpool(k[,stride=S])";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(1, "stride");
+        return new MaxPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));
+    }
+
+    public override string Format() => $"maxpool({KernelSize}{(Stride is { } s && s != KernelSize ? $",stride={s}" : "")})";
+
+    internal override string ToOnnx(OnnxLayer layer, string input) =>
+        layer.Node("MaxPool", [input], "", OnnxGraph.Attribute("kernel_shape", KernelSize, KernelSize), OnnxGraph.Attribute("strides", Stride ?? KernelSize, Stride ?? KernelSize));
+
     public override Module Create() => new MaxPool2d(KernelSize, Stride);
 }
 
 /// <summary>Describes an <see cref="AvgPool2d"/> layer.</summary>
 [LayerType("AvgPool2d")]
-public sealed record AvgPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec
+public sealed record AvgPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, ILayerWord
 {
+    public static string Word => "avgpool";
+
+    public static string Usage => "avgpool(k[,stride=S])";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(1, "stride");
+        return new AvgPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));
+    }
+
+    public override string Format() => $"avgpool({KernelSize}{(Stride is { } s && s != KernelSize ? $",stride={s}" : "")})";
+
+    internal override string ToOnnx(OnnxLayer layer, string input) =>
+        layer.Node("AveragePool", [input], "", OnnxGraph.Attribute("kernel_shape", KernelSize, KernelSize), OnnxGraph.Attribute("strides", Stride ?? KernelSize, Stride ?? KernelSize));
+
     public override Module Create() => new AvgPool2d(KernelSize, Stride);
 }

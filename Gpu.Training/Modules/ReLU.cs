@@ -66,8 +66,20 @@ public sealed class ReLU : Module
 
 /// <summary>Describes a <see cref="ReLU"/> layer.</summary>
 [LayerType("ReLU")]
-public sealed record ReLUSpec : LayerSpec
+public sealed record ReLUSpec : LayerSpec, ILayerWord
 {
+    public static string Word => "relu";
+
+    public static string Usage => "relu";
+
+    public static LayerSpec Parse(CallText text, TensorShape input)
+    {
+        text.Expect(0);
+        return new ReLUSpec();
+    }
+
+    internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("Relu", [input]);
+
     public override Module Create() => new ReLU();
 }
 

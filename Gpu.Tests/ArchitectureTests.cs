@@ -1,0 +1,69 @@
+using Gpu.Runtime;
+using Gpu.Training;
+
+namespace Gpu.Tests;
+
+/// <summary>
+/// The layer registry: every layer record with a word is found, its word parses and formats back to
+/// the same text, and the same record rebuilds the same model from a model file's JSON.
+/// </summary>
+public sealed class ArchitectureTests
+{
+    // One text per word, with every argument each takes (the help's usages name them all).
+    private static readonly Dictionary<string, (string Text, int[] Input)> Examples = new()
+    {
+        ["conv"] = ("conv(4,3,stride=2,padding=1)", [2, 7, 7]),
+        ["maxpool"] = ("maxpool(2,stride=1)", [2, 6, 6]),
+        ["avgpool"] = ("avgpool(3)", [2, 6, 6]),
+        ["flatten"] = ("flatten", [2, 3, 3]),
+        ["linear"] = ("linear(5)", [3]),
+        ["dropout"] = ("dropout(0.25)", [3]),
+        ["relu"] = ("relu", [3]),
+        ["tanh"] = ("tanh", [3]),
+        ["sigmoid"] = ("sigmoid", [3]),
+        ["gelu"] = ("gelu", [3]),
+        ["leakyrelu"] = ("leakyrelu(0.2)", [3]),
+    };
+
+    public static TheoryData<string> Words() => new(Architecture.Usages.Select(u => u.Split('(', '[')[0]));
+
+    [Fact]
+    public void EveryLayerRecordWithAWordIsRegistered()
+    {
+        var words = Architecture.Usages.Select(u => u.Split('(', '[')[0]).Order().ToList();
+        var records = typeof(LayerSpec).Assembly.GetTypes().Where(t => typeof(ILayerWord).IsAssignableFrom(t) && !t.IsAbstract).ToList();
+        Assert.Equal(records.Count, words.Count);
+        Assert.Equal(Examples.Keys.Order(), words); // a new word needs an example here
+    }
+
+    [Theory]
+    [MemberData(nameof(Words))]
+    public void EachWordParsesAndFormatsBackToTheSameText(string word)
+    {
+        var (text, input) = Examples[word];
+        using var model = Architecture.Parse(text, new TensorShape(input));
+        Assert.Equal(text, Architecture.Format(model));
+        using var rebuilt = Sequential.FromSpecs(LayerSpec.FromJson(LayerSpec.ToJson(model.Specs)), model.InputShape);
+        Assert.Equal(text, Architecture.Format(rebuilt));
+    }
+
+    [Fact]
+    public void DefaultArgumentsAreLeftOutWhenFormatted()
+    {
+        using var model = Architecture.Parse("conv(4,3,stride=1,padding=0),maxpool(2,stride=2),leakyrelu(0.01)", new TensorShape(1, 8, 8));
+        Assert.Equal("conv(4,3),maxpool(2),leakyrelu", Architecture.Format(model));
+    }
+
+    [Theory]
+    [InlineData("relu(2)", "relu takes 0 positional arguments, got 1")]
+    [InlineData("leakyrelu(1,2)", "leakyrelu takes 0 to 1 positional arguments, got 2")]
+    [InlineData("linear(4,bias=false)", "linear has no argument 'bias'")]
+    [InlineData("maxpool(2,stride=0)", "stride '0' is not a whole number >= 1")]
+    [InlineData("linear(4),", "a layer is missing")]
+    [InlineData("linear(4", "unbalanced '('")]
+    public void BadLayerTextIsNamed(string text, string message)
+    {
+        var error = Assert.Throws<FormatException>(() => Architecture.Parse(text, new TensorShape(3)));
+        Assert.Contains(message, error.Message);
+    }
+}
