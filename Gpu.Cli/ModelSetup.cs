@@ -56,7 +56,7 @@ internal static class ModelSetup
         if (model.OutputShape.Rank != 1 || model.OutputFeaturesCount != outputs)
         {
             model.Dispose();
-            string what = s.Loss == "ce" ? $"{outputs} classes (labels 0 to {outputs - 1})" : $"{outputs} target column{(outputs == 1 ? "" : "s")}";
+            string what = Registry<LossEntry>.Get(s.Loss, "loss").ClassIndices ? $"{outputs} classes (labels 0 to {outputs - 1})" : $"{outputs} target column{(outputs == 1 ? "" : "s")}";
             throw new UsageException($"--model ends with outputs {Module.Describe(model.OutputShape)} but the data has {what}; end it with linear({outputs}).");
         }
 
@@ -118,13 +118,13 @@ internal static class ModelSetup
         return shape;
     }
 
-    // The width of the last layer: the target columns, or the classes for cross-entropy.
+    // The width of the last layer: the target columns, or the classes for a loss over class indices (ce).
     private static int Outputs(TrainSettings s, Dataset train, Dataset? validation)
     {
-        if (s.Loss != "ce")
+        if (!Registry<LossEntry>.Get(s.Loss, "loss").ClassIndices)
             return train.TargetCount;
         if (train.TargetCount != 1)
-            throw new UsageException($"--loss ce needs one target column of class indices, got {train.TargetCount}.");
+            throw new UsageException($"--loss {s.Loss} needs one target column of class indices, got {train.TargetCount}.");
         float max = 0;
         foreach (var set in validation is null ? [train] : new[] { train, validation })
         {
@@ -133,14 +133,14 @@ internal static class ModelSetup
             {
                 float label = labels[i];
                 if (!(label >= 0 && label < MaxClasses) || label != MathF.Floor(label))
-                    throw new UsageException($"--loss ce: label {label.ToString("R", CultureInfo.InvariantCulture)} (row {i + 1} of the {(set == train ? "training" : "validation")} data) is out of range: class indices are whole numbers from 0 to {MaxClasses - 1}.");
+                    throw new UsageException($"--loss {s.Loss}: label {label.ToString("R", CultureInfo.InvariantCulture)} (row {i + 1} of the {(set == train ? "training" : "validation")} data) is out of range: class indices are whole numbers from 0 to {MaxClasses - 1}.");
                 max = Math.Max(max, label);
             }
         }
 
         int classes = (int)max + 1;
         if (classes < 2)
-            throw new UsageException("--loss ce needs at least two classes (labels 0, 1, ...); every label is 0.");
+            throw new UsageException($"--loss {s.Loss} needs at least two classes (labels 0, 1, ...); every label is 0.");
         return classes;
     }
 }

@@ -10,8 +10,8 @@ namespace Gpu.Cli;
 /// `predict --model PATH --data PATH [--out PATH]`: rebuilds the model from its file (or runs an
 /// exported .onnx file through ONNX Runtime), applies the saved standardisation and writes one row
 /// of predictions per input row. Output columns: the
-/// target names; values are the model outputs for mse, probabilities (sigmoid) for bce and the
-/// predicted class index for ce.
+/// target names; values are the predicted class index for losses over class indices (ce), else
+/// the outputs through the loss's output transform (probabilities for bce, raw values for mse).
 /// </summary>
 internal static class PredictCommand
 {
@@ -39,18 +39,18 @@ internal static class PredictCommand
         var outputs = predictor.Predict(features);
         int width = predictor.OutputWidth;
 
+        // What the loss's entry says the outputs are: a class index (argmax), probabilities, or raw values.
+        var loss = Registry<LossEntry>.Find(info.Loss);
+        bool classes = loss?.ClassIndices == true;
         var text = new StringBuilder();
-        var header = info.Loss == "ce" ? info.TargetNames.Take(1) : info.TargetNames.Count == width ? info.TargetNames : Enumerable.Range(0, width).Select(i => $"y{i}");
+        var header = classes ? info.TargetNames.Take(1) : info.TargetNames.Count == width ? info.TargetNames : Enumerable.Range(0, width).Select(i => $"y{i}");
         text.AppendLine(string.Join(",", header));
         for (int r = 0; r < rows; r++)
         {
             var row = outputs.AsSpan(r * width, width);
-            text.AppendLine(info.Loss switch
-            {
-                "ce" => ArgMax(row).ToString(CultureInfo.InvariantCulture),
-                "bce" => string.Join(",", row.ToArray().Select(v => Format(1.0 / (1.0 + Math.Exp(-v))))),
-                _ => string.Join(",", row.ToArray().Select(v => Format(v))),
-            });
+            text.AppendLine(classes
+                ? ArgMax(row).ToString(CultureInfo.InvariantCulture)
+                : string.Join(",", Transform(row.ToArray(), loss?.Output ?? LossOutput.None).Select(Format)));
         }
 
         if (outputPath is null)
@@ -79,6 +79,22 @@ internal static class PredictCommand
         }
 
         return best;
+    }
+
+    // Probabilities from raw outputs, as the ONNX export's "probabilities" output computes them.
+    private static double[] Transform(float[] row, LossOutput output) => output switch
+    {
+        LossOutput.Sigmoid => [.. row.Select(v => 1.0 / (1.0 + Math.Exp(-v)))],
+        LossOutput.Softmax => Softmax(row),
+        _ => [.. row.Select(v => (double)v)],
+    };
+
+    private static double[] Softmax(float[] row)
+    {
+        double max = row.Max();
+        var e = row.Select(v => Math.Exp(v - max)).ToArray();
+        double sum = e.Sum();
+        return [.. e.Select(v => v / sum)];
     }
 
     private static string Format(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);

@@ -26,8 +26,8 @@ internal static class TrainCommand
             Description = "The shape one CSV row holds, e.g. 1,8,8 for 8x8 grey images (pixels in C, H, W order, as PyTorch flattens them) [the feature count].",
             HelpName = "C,H,W",
         };
-        var loss = new Option<string>("--loss") { Description = "Loss: mse, bce (BCEWithLogits) or ce (cross-entropy over class indices).", DefaultValueFactory = _ => "mse" }
-            .AcceptOnlyFromAmong("mse", "bce", "ce");
+        var loss = new Option<string>("--loss") { Description = $"Loss: {Describe(Registry<LossEntry>.All)}.", DefaultValueFactory = _ => "mse" }
+            .AcceptOnlyFromAmong([.. Registry<LossEntry>.Names]);
         var optimizer = new Option<string>("--optimizer") { Description = "Optimizer.", DefaultValueFactory = _ => "adam" }
             .AcceptOnlyFromAmong("adam", "adamw", "sgd");
         var lr = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -110,6 +110,9 @@ internal static class TrainCommand
         });
         return command;
     }
+
+    // "mse (torch.nn.MSELoss, for regression), ...": what a registry holds, for help texts.
+    private static string Describe(IEnumerable<RegistryEntry> entries) => string.Join(", ", entries.Select(e => $"{e.Name} ({e.Description})"));
 
     private static List<string> SplitList(string? text) =>
         text is null ? [] : [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];

@@ -6,26 +6,21 @@ namespace Gpu.Kernels;
 /// <summary>
 /// Loss gradients with respect to the model output, seeded with dLoss = 1. The forward values are
 /// reductions of <see cref="IReductionTerm"/>s (see <see cref="ReductionKernels"/>); scale is 1/n for
-/// 'mean' and 1 for 'sum'.
+/// 'mean' and 1 for 'sum'. Pointwise losses share one generic kernel; cross-entropy, row-wise, has its own.
 /// </summary>
 public static class LossKernels
 {
-    /// <summary>MSELoss: <c>d/dx (x - y)^2 = 2 (x - y)</c>, so <c>grad = scale * 2 (x - y)</c> with scale folded by the caller.</summary>
+    /// <summary>
+    /// Any pointwise loss (<see cref="IPointwiseLoss"/>): <c>grad[i] = scale * loss.Gradient(input[i], target[i])</c>,
+    /// scale being 1/n for 'mean' and 1 for 'sum' (times the caller's weight, e.g. under gradient accumulation).
+    /// </summary>
     [Kernel]
-    public static void MseBackward(
-        Index1D index, ArrayView<float> input, ArrayView<float> target, ArrayView<float> grad, float scale, int n, int stride)
+    public static void PointwiseBackward<TLoss>(
+        Index1D index, ArrayView<float> input, ArrayView<float> target, ArrayView<float> grad, TLoss loss, float scale, int n, int stride)
+        where TLoss : struct, IPointwiseLoss
     {
         for (int i = index; i < n; i += stride)
-            grad[i] = scale * (input[i] - target[i]);
-    }
-
-    /// <summary>BCEWithLogitsLoss: <c>grad = scale * (sigmoid(x) - y)</c>, sigmoid evaluated without overflow.</summary>
-    [Kernel]
-    public static void BceWithLogitsBackward(
-        Index1D index, ArrayView<float> logits, ArrayView<float> target, ArrayView<float> grad, float scale, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-            grad[i] = scale * (Sigmoid(logits[i]) - target[i]);
+            grad[i] = scale * loss.Gradient(input[i], target[i]);
     }
 
     /// <summary>Logistic function; exp is only ever taken of a non-positive number.</summary>

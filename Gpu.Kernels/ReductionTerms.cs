@@ -13,27 +13,48 @@ public interface IReductionTerm
     float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width);
 }
 
-/// <summary>Squared error <c>(a[i] - b[i])^2</c> (torch.nn.MSELoss, a = input, b = target).</summary>
-public struct SquaredErrorTerm : IReductionTerm
+/// <summary>
+/// A loss computed element by element from an output x and its target y: its term and the term's
+/// derivative in x. One struct serves the forward reduction (as an <see cref="IReductionTerm"/> of
+/// element i: <c>Term(a[i], b[i])</c>), the unreduced terms and the backward kernel
+/// (<see cref="LossKernels.PointwiseBackward{TLoss}"/>), on every device and on the host path.
+/// </summary>
+public interface IPointwiseLoss : IReductionTerm
 {
-    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
+    /// <summary>The loss of one element.</summary>
+    float Term(float x, float y);
+
+    /// <summary>d Term / d x, before the reduction's scale (1/n for 'mean').</summary>
+    float Gradient(float x, float y);
+}
+
+/// <summary>Squared error <c>(x - y)^2</c>, gradient <c>2 (x - y)</c> (torch.nn.MSELoss).</summary>
+public struct SquaredErrorTerm : IPointwiseLoss
+{
+    public readonly float Term(float x, float y)
     {
-        float d = a[i] - b[i];
+        float d = x - y;
         return d * d;
     }
+
+    // 2 (x - y) is exact, so scale * 2 (x - y) has the bits of PyTorch's (x - y) * (2 / n).
+    public readonly float Gradient(float x, float y) => 2f * (x - y);
+
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width) => Term(a[i], b[i]);
 }
 
 /// <summary>
-/// Binary cross-entropy on logits in the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>
-/// (torch.nn.BCEWithLogitsLoss, a = logits x, b = targets y).
+/// Binary cross-entropy on logits x against targets y in the stable form
+/// <c>max(x, 0) - x y + log(1 + exp(-|x|))</c> (torch.nn.BCEWithLogitsLoss).
 /// </summary>
-public struct BceWithLogitsTerm : IReductionTerm
+public struct BceWithLogitsTerm : IPointwiseLoss
 {
-    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width)
-    {
-        float x = a[i];
-        return XMath.Max(x, 0f) - x * b[i] + Log1P(XMath.Exp(-XMath.Abs(x)));
-    }
+    public readonly float Term(float x, float y) => XMath.Max(x, 0f) - x * y + Log1P(XMath.Exp(-XMath.Abs(x)));
+
+    /// <summary><c>sigmoid(x) - y</c>.</summary>
+    public readonly float Gradient(float x, float y) => LossKernels.Sigmoid(x) - y;
+
+    public readonly float Compute(int i, ArrayView<float> a, ArrayView<float> b, int width) => Term(a[i], b[i]);
 
     /// <summary>
     /// log(1 + e) accurate for small e (XMath has no log1p). Below 0.05 a six-term series (relative

@@ -5,31 +5,67 @@ namespace Gpu.Runtime;
 public static partial class Ops
 {
     /// <summary>
-    /// torch.nn.MSELoss: <c>(input - target)^2</c> reduced by <paramref name="reduction"/>. The output is
-    /// a one-element tensor for Mean and Sum (it stays on the device) and has the input's shape for None.
+    /// A pointwise loss (<see cref="Runtime.PointwiseLoss"/>) of <paramref name="input"/> against
+    /// <paramref name="target"/> (same shapes), reduced by <paramref name="reduction"/>. The output is a
+    /// one-element tensor for Mean and Sum (it stays on the device) and has the input's shape for None.
     /// </summary>
+    public static void PointwiseLoss(PointwiseLoss loss, Tensor input, Tensor target, Tensor output, Reduction reduction = Reduction.Mean)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        string op = loss.Name;
+        var d = Check.Usable(op, input, "input");
+        Check.Usable(op, target, "target", d);
+        Check.Usable(op, output, "output", d);
+        Check.SameShape(op, input, "input", target, "target");
+        int n = input.Length;
+        if (reduction == Reduction.None)
+        {
+            Check.SameShape(op, input, "input", output, "output");
+            if (n > 0)
+                loss.Terms(d.Dispatch(), input, target, output, n);
+            return;
+        }
+
+        Check.Scalar(op, output, "output");
+        Check.NoOverlap(op, output, "output", input, "input");
+        loss.Sum(d.Dispatch(), input, target, output, n, reduction == Reduction.Mean ? 1f / n : 1f);
+    }
+
+    /// <summary>
+    /// The gradient of <see cref="PointwiseLoss"/> ('mean' or 'sum') with respect to the input, times
+    /// <paramref name="weight"/> (a batch's share of an accumulated step; 1 otherwise).
+    /// </summary>
+    public static void PointwiseLossBackward(PointwiseLoss loss, Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean, float weight = 1f)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        string op = loss.Name + "Backward";
+        var d = Check.Usable(op, input, "input");
+        Check.Usable(op, target, "target", d);
+        Check.Usable(op, gradInput, "gradInput", d);
+        Check.SameShape(op, input, "input", target, "target");
+        Check.SameShape(op, input, "input", gradInput, "gradInput");
+        RequireReduced(op, reduction);
+        Check.Hyper(op, "weight", weight, 0);
+        int n = input.Length;
+        if (n > 0)
+            loss.Backward(d.Dispatch(), input, target, gradInput, n, Scale(reduction, n, weight));
+    }
+
+    /// <summary>torch.nn.MSELoss: <c>(input - target)^2</c> reduced by <paramref name="reduction"/> (<see cref="PointwiseLoss"/> with <see cref="Runtime.PointwiseLoss.SquaredError"/>).</summary>
     public static void MseLoss(Tensor input, Tensor target, Tensor output, Reduction reduction = Reduction.Mean) =>
-        ElementwiseLoss(nameof(MseLoss), TermKind.SquaredError, input, target, output, reduction);
+        PointwiseLoss(Runtime.PointwiseLoss.SquaredError, input, target, output, reduction);
 
     /// <summary>Gradient of <see cref="MseLoss"/> ('mean' or 'sum') with respect to the input: <c>2 (input - target) / n</c>.</summary>
-    public static void MseLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean)
-    {
-        var (d, n, scale) = ElementwiseLossBackward(nameof(MseLossBackward), input, target, gradInput, reduction);
-        if (n > 0)
-            d.Dispatch().LossBackward(TermKind.SquaredError, input, target, gradInput, n, 1, scale);
-    }
+    public static void MseLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean) =>
+        PointwiseLossBackward(Runtime.PointwiseLoss.SquaredError, input, target, gradInput, reduction);
 
     /// <summary>torch.nn.BCEWithLogitsLoss on logits, in the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>.</summary>
     public static void BceWithLogitsLoss(Tensor input, Tensor target, Tensor output, Reduction reduction = Reduction.Mean) =>
-        ElementwiseLoss(nameof(BceWithLogitsLoss), TermKind.BceWithLogits, input, target, output, reduction);
+        PointwiseLoss(Runtime.PointwiseLoss.BceWithLogits, input, target, output, reduction);
 
     /// <summary>Gradient of <see cref="BceWithLogitsLoss"/>: <c>(sigmoid(x) - y) / n</c>.</summary>
-    public static void BceWithLogitsLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean)
-    {
-        var (d, n, scale) = ElementwiseLossBackward(nameof(BceWithLogitsLossBackward), input, target, gradInput, reduction);
-        if (n > 0)
-            d.Dispatch().LossBackward(TermKind.BceWithLogits, input, target, gradInput, n, 1, scale);
-    }
+    public static void BceWithLogitsLossBackward(Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean) =>
+        PointwiseLossBackward(Runtime.PointwiseLoss.BceWithLogits, input, target, gradInput, reduction);
 
     /// <summary>
     /// torch.nn.CrossEntropyLoss over class indices: logits (B, C), labels (B) holding integers in
@@ -47,7 +83,7 @@ public static partial class Ops
             if (output.Length != rows)
                 throw new ShapeMismatchException($"{op}: logits {logits.Shape} and output {output.Shape}: reduction 'none' needs {rows} outputs.");
             if (rows > 0)
-                d.Dispatch().Terms(TermKind.CrossEntropy, logits, labels, output, rows, classes);
+                d.Dispatch().CrossEntropyTerms(logits, labels, output, rows, classes);
             return;
         }
 
@@ -55,19 +91,19 @@ public static partial class Ops
         d.Dispatch().Sum(TermKind.CrossEntropy, logits, labels, output, rows, classes, reduction == Reduction.Mean ? 1f / rows : 1f);
     }
 
-    /// <summary>Gradient of <see cref="CrossEntropyLoss"/>: <c>(softmax(logits) - onehot(label)) / B</c>.</summary>
-    public static void CrossEntropyLossBackward(Tensor logits, Tensor labels, Tensor gradInput, Reduction reduction = Reduction.Mean)
+    /// <summary>Gradient of <see cref="CrossEntropyLoss"/>: <c>(softmax(logits) - onehot(label)) / B</c>, times <paramref name="weight"/>.</summary>
+    public static void CrossEntropyLossBackward(Tensor logits, Tensor labels, Tensor gradInput, Reduction reduction = Reduction.Mean, float weight = 1f)
     {
         const string op = nameof(CrossEntropyLossBackward);
         var d = CheckCrossEntropy(op, logits, labels);
         Check.Usable(op, gradInput, "gradInput", d);
         Check.SameShape(op, logits, "logits", gradInput, "gradInput");
         RequireReduced(op, reduction);
+        Check.Hyper(op, "weight", weight, 0);
         int rows = logits.Shape[0], classes = logits.Shape[1];
         if (rows == 0)
             return;
-        float scale = reduction == Reduction.Mean ? 1f / rows : 1f;
-        d.Dispatch().LossBackward(TermKind.CrossEntropy, logits, labels, gradInput, rows, classes, scale);
+        d.Dispatch().CrossEntropyBackward(logits, labels, gradInput, rows, classes, Scale(reduction, rows, weight));
     }
 
     /// <summary>
@@ -100,38 +136,9 @@ public static partial class Ops
         d.Dispatch().Sum(TermKind.Regularization, parameters, parameters, output, parameters.Length, 1, 1f, l1, l2);
     }
 
-    private static void ElementwiseLoss(string op, TermKind term, Tensor input, Tensor target, Tensor output, Reduction reduction)
-    {
-        var d = Check.Usable(op, input, "input");
-        Check.Usable(op, target, "target", d);
-        Check.Usable(op, output, "output", d);
-        Check.SameShape(op, input, "input", target, "target");
-        int n = input.Length;
-        if (reduction == Reduction.None)
-        {
-            Check.SameShape(op, input, "input", output, "output");
-            if (n > 0)
-                d.Dispatch().Terms(term, input, target, output, n, 1);
-            return;
-        }
-
-        Check.Scalar(op, output, "output");
-        Check.NoOverlap(op, output, "output", input, "input");
-        d.Dispatch().Sum(term, input, target, output, n, 1, reduction == Reduction.Mean ? 1f / n : 1f);
-    }
-
-    private static (Device Device, int N, float Scale) ElementwiseLossBackward(
-        string op, Tensor input, Tensor target, Tensor gradInput, Reduction reduction)
-    {
-        var d = Check.Usable(op, input, "input");
-        Check.Usable(op, target, "target", d);
-        Check.Usable(op, gradInput, "gradInput", d);
-        Check.SameShape(op, input, "input", target, "target");
-        Check.SameShape(op, input, "input", gradInput, "gradInput");
-        RequireReduced(op, reduction);
-        int n = input.Length;
-        return (d, n, reduction == Reduction.Mean ? 1f / n : 1f);
-    }
+    // 'mean' divides by the count, 'sum' does not; the weight multiplies both.
+    private static float Scale(Reduction reduction, int count, float weight) =>
+        reduction == Reduction.Mean ? weight / count : weight;
 
     private static void RequireReduced(string op, Reduction reduction)
     {

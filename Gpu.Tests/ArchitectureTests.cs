@@ -31,7 +31,7 @@ public sealed class ArchitectureTests
     public void EveryLayerRecordWithAWordIsRegistered()
     {
         var words = Architecture.Usages.Select(u => u.Split('(', '[')[0]).Order().ToList();
-        var records = typeof(LayerSpec).Assembly.GetTypes().Where(t => typeof(ILayerWord).IsAssignableFrom(t) && !t.IsAbstract).ToList();
+        var records = typeof(LayerSpec).Assembly.GetTypes().Where(t => typeof(IRegistered<LayerWord>).IsAssignableFrom(t) && !t.IsAbstract).ToList();
         Assert.Equal(records.Count, words.Count);
         Assert.Equal(Examples.Keys.Order(), words); // a new word needs an example here
     }

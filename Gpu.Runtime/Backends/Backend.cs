@@ -2,11 +2,9 @@ using Gpu.Kernels;
 
 namespace Gpu.Runtime.Backends;
 
-/// <summary>A per-item quantity that the reductions sum (a loss term, the regularization penalty, a correct prediction).</summary>
+/// <summary>A per-row or per-parameter quantity the reductions sum besides the pointwise losses (cross-entropy, the regularization penalty, a correct prediction).</summary>
 internal enum TermKind
 {
-    SquaredError,
-    BceWithLogits,
     CrossEntropy,
     Regularization,
     Correct,
@@ -64,11 +62,23 @@ internal abstract class Backend : IDisposable
     /// <summary><c>output[0] = scale * sum of term(i)</c> over <paramref name="items"/> items (rows of <paramref name="width"/> for row-wise terms).</summary>
     public abstract void Sum(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width, float scale, float l1 = 0, float l2 = 0);
 
-    /// <summary><c>output[i] = term(i)</c> (reduction 'none').</summary>
-    public abstract void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width);
+    /// <summary><c>output[r]</c> = the cross-entropy of row r (reduction 'none').</summary>
+    public abstract void CrossEntropyTerms(Tensor logits, Tensor labels, Tensor output, int rows, int classes);
 
-    /// <summary>The gradient of a loss with respect to its input, <paramref name="scale"/> = 1/n for 'mean'.</summary>
-    public abstract void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale);
+    /// <summary>The cross-entropy's gradient with respect to the logits, <paramref name="scale"/> = weight/rows for 'mean'.</summary>
+    public abstract void CrossEntropyBackward(Tensor logits, Tensor labels, Tensor grad, int rows, int classes, float scale);
+
+    /// <summary><c>output[0] = scale * sum of loss.Term(input[i], target[i])</c>.</summary>
+    public abstract void PointwiseLossSum<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n, float scale)
+        where TLoss : unmanaged, IPointwiseLoss;
+
+    /// <summary><c>output[i] = loss.Term(input[i], target[i])</c> (reduction 'none').</summary>
+    public abstract void PointwiseLossTerms<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n)
+        where TLoss : unmanaged, IPointwiseLoss;
+
+    /// <summary><c>grad[i] = scale * loss.Gradient(input[i], target[i])</c>.</summary>
+    public abstract void PointwiseLossBackward<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor grad, int n, float scale)
+        where TLoss : unmanaged, IPointwiseLoss;
 
     public abstract void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h);
 

@@ -4,7 +4,7 @@ namespace Gpu.Training;
 
 /// <summary>
 /// A loss criterion (torch.nn.*Loss). <see cref="Forward"/> returns the loss as a tensor that stays
-/// on the device until read (<c>loss.Item()</c>); <see cref="Backward"/> returns dLoss/dInput for the
+/// on the device until read (<c>loss.Item()</c>); <see cref="Backward()"/> returns dLoss/dInput for the
 /// last Forward, which seeds the model's backward pass:
 /// <code>
 /// var loss = criterion.Forward(model.Forward(x), y);
@@ -22,8 +22,11 @@ public abstract class Loss(Reduction reduction) : IDisposable
 
     public Reduction Reduction { get; } = reduction;
 
-    /// <summary>Short name used by the CLI and in checkpoints: mse, bce or ce.</summary>
-    public abstract string Name { get; }
+    /// <summary>The name the command line and model files use (its registry entry's).</summary>
+    public string Name => Kind.Name;
+
+    /// <summary>This loss's registry entry: its name, PyTorch class, output transform and flags.</summary>
+    public LossEntry Kind => Registry<LossEntry>.Of(GetType()) ?? throw new InvalidOperationException($"{GetType().Name} has no LossEntry (implement IRegistered<LossEntry>).");
 
     /// <summary>The loss of <paramref name="input"/> against <paramref name="target"/>, left on the device.</summary>
     public Tensor Forward(Tensor input, Tensor target)
@@ -59,12 +62,18 @@ public abstract class Loss(Reduction reduction) : IDisposable
     }
 
     /// <summary>dLoss/dInput of the last Forward (reduction 'mean' or 'sum').</summary>
-    public Tensor Backward()
+    public Tensor Backward() => Backward(1f);
+
+    /// <summary>
+    /// dLoss/dInput of the last Forward times <paramref name="weight"/>: a batch's share of an
+    /// optimizer step that accumulates several batches (its rows over the step's rows).
+    /// </summary>
+    public Tensor Backward(float weight)
     {
         var input = lastInput ?? throw new InvalidOperationException($"{GetType().Name}: Backward called before Forward.");
         var rows = gradient.Rows(input.Device, input.Shape.Rows, input.Shape.Columns);
         var grad = rows.Shape.Equals(input.Shape) ? rows : rows.Reshape(input.Shape.ToArray());
-        LaunchBackward(input, lastTarget!, grad);
+        LaunchBackward(input, lastTarget!, grad, weight);
         return grad;
     }
 
@@ -84,7 +93,7 @@ public abstract class Loss(Reduction reduction) : IDisposable
 
     protected abstract void Launch(Tensor input, Tensor target, Tensor output);
 
-    protected abstract void LaunchBackward(Tensor input, Tensor target, Tensor gradInput);
+    protected abstract void LaunchBackward(Tensor input, Tensor target, Tensor gradInput, float weight);
 
     /// <summary>Adapts the target's layout to what the op expects (a view, never a copy).</summary>
     protected virtual Tensor PrepareTarget(Tensor input, Tensor target) => target;
@@ -93,16 +102,11 @@ public abstract class Loss(Reduction reduction) : IDisposable
 
     protected virtual int[] NoneShape(Tensor input) => input.Shape.ToArray();
 
-    /// <summary>Builds a criterion from its short name (mse, bce, ce).</summary>
-    public static Loss FromName(string name, Reduction reduction = Reduction.Mean) => name.ToLowerInvariant() switch
-    {
-        "mse" => new MSELoss(reduction),
-        "bce" => new BCEWithLogitsLoss(reduction),
-        "ce" => new CrossEntropyLoss(reduction),
-        _ => throw new ArgumentException($"Unknown loss '{name}': use mse, bce or ce.", nameof(name)),
-    };
+    /// <summary>Builds a criterion from its registry name (mse, bce, ce, ...) with its default hyperparameters.</summary>
+    public static Loss FromName(string name, Reduction reduction = Reduction.Mean) =>
+        Registry<LossEntry>.Get(name, "loss").Create(HyperparameterValues.None, reduction);
 
-    public void Dispose()
+    public virtual void Dispose()
     {
         value?.Dispose();
         gradient.Dispose();
@@ -111,73 +115,39 @@ public abstract class Loss(Reduction reduction) : IDisposable
     }
 }
 
-/// <summary>torch.nn.MSELoss: mean (or sum, or none) of <c>(input - target)^2</c>.</summary>
-public sealed class MSELoss(Reduction reduction = Reduction.Mean) : Loss(reduction)
+/// <summary>What <c>predict</c> and the ONNX export apply to a model's raw outputs to give probabilities.</summary>
+public enum LossOutput
 {
-    public override string Name => "mse";
+    /// <summary>Raw outputs (regression).</summary>
+    None,
 
-    protected override void Launch(Tensor input, Tensor target, Tensor output) => Ops.MseLoss(input, target, output, Reduction);
+    /// <summary>An independent probability per output (binary cross-entropy on logits).</summary>
+    Sigmoid,
 
-    protected override void LaunchBackward(Tensor input, Tensor target, Tensor gradInput) => Ops.MseLossBackward(input, target, gradInput, Reduction);
+    /// <summary>A distribution over the classes (cross-entropy).</summary>
+    Softmax,
 }
 
-/// <summary>
-/// torch.nn.BCEWithLogitsLoss: binary cross-entropy on logits (the model's raw outputs), computed in
-/// the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>. Targets are probabilities in [0, 1].
-/// </summary>
-public sealed class BCEWithLogitsLoss(Reduction reduction = Reduction.Mean) : Loss(reduction)
-{
-    public override string Name => "bce";
-
-    public override bool ReportsAccuracy(int outputs) => outputs == 1;
-
-    public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
-    {
-        base.ValidateTargets(targets, targetColumns, modelOutputs);
-        for (int i = 0; i < targets.Length; i++)
-        {
-            if (!(targets[i] >= 0f && targets[i] <= 1f))
-                throw new ArgumentException($"BCEWithLogitsLoss: target {i} is {targets[i]}; targets must lie in [0, 1].");
-        }
-    }
-
-    protected override void Launch(Tensor input, Tensor target, Tensor output) => Ops.BceWithLogitsLoss(input, target, output, Reduction);
-
-    protected override void LaunchBackward(Tensor input, Tensor target, Tensor gradInput) => Ops.BceWithLogitsLossBackward(input, target, gradInput, Reduction);
-}
+/// <summary>A loss's registry entry (<see cref="IRegistered{TEntry}"/>).</summary>
+/// <param name="Name">The command line's and model files' name, e.g. "huber".</param>
+/// <param name="Description">PyTorch's class and a word on use, for help texts.</param>
+/// <param name="Output">What turns the model's outputs into probabilities for predict and ONNX.</param>
+/// <param name="ClassIndices">True when targets are class indices and the model has one output per class (predict prints the class).</param>
+/// <param name="Hyperparameters">The flags it reads (e.g. --huber-delta).</param>
+/// <param name="Create">Builds the criterion from the flags' values.</param>
+public sealed record LossEntry(
+    string Name, string Description, LossOutput Output, bool ClassIndices, IReadOnlyList<Hyperparameter> Hyperparameters,
+    Func<HyperparameterValues, Reduction, Loss> Create) : RegistryEntry(Name, Description);
 
 /// <summary>
-/// torch.nn.CrossEntropyLoss over class indices: log_softmax of the logits (batch, classes), then the
-/// negative log-likelihood of each row's class. Targets are one column of integers in [0, classes).
+/// A loss computed element by element (<see cref="PointwiseLoss"/>): outputs and targets of the same
+/// shape, any number of target columns. A new one is its term in Gpu.Kernels, its
+/// <see cref="PointwiseLoss"/> in Gpu.Runtime, and a class deriving from this with its entry.
 /// </summary>
-public sealed class CrossEntropyLoss(Reduction reduction = Reduction.Mean) : Loss(reduction)
+public abstract class PointwiseCriterion(PointwiseLoss term, Reduction reduction) : Loss(reduction)
 {
-    public override string Name => "ce";
+    protected override void Launch(Tensor input, Tensor target, Tensor output) => Ops.PointwiseLoss(term, input, target, output, Reduction);
 
-    public override bool ReportsAccuracy(int outputs) => true;
-
-    public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
-    {
-        if (targetColumns != 1)
-            throw new ArgumentException($"CrossEntropyLoss: expected one target column of class indices, got {targetColumns}.");
-        for (int i = 0; i < targets.Length; i++)
-        {
-            float t = targets[i];
-            if (!(t >= 0 && t < modelOutputs) || t != MathF.Floor(t))
-                throw new ArgumentException($"CrossEntropyLoss: target {i} is {t}; class indices must be integers in [0, {modelOutputs}).");
-        }
-    }
-
-    private readonly ReshapedView labels = new();
-
-    protected override Tensor PrepareTarget(Tensor input, Tensor target) =>
-        target.Rank == 2 && target.Shape[1] == 1 ? labels.Of(target, static t => [t.Shape[0]]) : target;
-
-    protected override int OutputColumns(Tensor input) => 1;
-
-    protected override int[] NoneShape(Tensor input) => [input.Shape.Rows];
-
-    protected override void Launch(Tensor input, Tensor target, Tensor output) => Ops.CrossEntropyLoss(input, target, output, Reduction);
-
-    protected override void LaunchBackward(Tensor input, Tensor target, Tensor gradInput) => Ops.CrossEntropyLossBackward(input, target, gradInput, Reduction);
+    protected override void LaunchBackward(Tensor input, Tensor target, Tensor gradInput, float weight) =>
+        Ops.PointwiseLossBackward(term, input, target, gradInput, Reduction, weight);
 }

@@ -94,13 +94,11 @@ public sealed class LeakyReLU(float negativeSlope = 0.01f) : ElementwiseActivati
 
 /// <summary>Describes a <see cref="Tanh"/> layer.</summary>
 [LayerType("Tanh")]
-public sealed record TanhSpec : LayerSpec, ILayerWord
+public sealed record TanhSpec : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "tanh";
+    public static LayerWord Entry { get; } = new("tanh", "tanh", Parse);
 
-    public static string Usage => "tanh";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0);
         return new TanhSpec();
@@ -113,13 +111,11 @@ public sealed record TanhSpec : LayerSpec, ILayerWord
 
 /// <summary>Describes a <see cref="Sigmoid"/> layer.</summary>
 [LayerType("Sigmoid")]
-public sealed record SigmoidSpec : LayerSpec, ILayerWord
+public sealed record SigmoidSpec : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "sigmoid";
+    public static LayerWord Entry { get; } = new("sigmoid", "sigmoid", Parse);
 
-    public static string Usage => "sigmoid";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0);
         return new SigmoidSpec();
@@ -132,13 +128,11 @@ public sealed record SigmoidSpec : LayerSpec, ILayerWord
 
 /// <summary>Describes a <see cref="GELU"/> layer.</summary>
 [LayerType("GELU")]
-public sealed record GELUSpec : LayerSpec, ILayerWord
+public sealed record GELUSpec : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "gelu";
+    public static LayerWord Entry { get; } = new("gelu", "gelu", Parse);
 
-    public static string Usage => "gelu";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0);
         return new GELUSpec();
@@ -159,13 +153,11 @@ public sealed record GELUSpec : LayerSpec, ILayerWord
 
 /// <summary>Describes a <see cref="LeakyReLU"/> layer.</summary>
 [LayerType("LeakyReLU")]
-public sealed record LeakyReLUSpec(float NegativeSlope = 0.01f) : LayerSpec, ILayerWord
+public sealed record LeakyReLUSpec(float NegativeSlope = 0.01f) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "leakyrelu";
+    public static LayerWord Entry { get; } = new("leakyrelu", "leakyrelu[(slope)]", Parse);
 
-    public static string Usage => "leakyrelu[(slope)]";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0, 1);
         return new LeakyReLUSpec(text.Arguments.Count == 0 ? 0.01f : (float)text.Number(0, "slope"));

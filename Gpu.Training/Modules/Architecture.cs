@@ -1,4 +1,3 @@
-using System.Reflection;
 using Gpu.Runtime;
 
 namespace Gpu.Training;
@@ -8,16 +7,14 @@ namespace Gpu.Training;
 /// lower case, each a word with optional arguments in parentheses (<see cref="CallText"/>). Input
 /// channels and features follow from the shape flowing in, so only what changes is written, e.g.
 /// <c>conv(16,3,padding=1),relu,maxpool(2),flatten,linear(10)</c> for (1, 8, 8) images. The words
-/// are those of the layer records that implement <see cref="ILayerWord"/> (<see cref="Usages"/>
-/// lists them); each record parses and writes its own. Errors name the offending layer and where
+/// are the <see cref="LayerWord"/> entries of the layer records (<see cref="Usages"/> lists them);
+/// each record parses and writes its own. Errors name the offending layer and where
 /// it starts in the text.
 /// </summary>
 public static class Architecture
 {
-    private static readonly Dictionary<string, Entry> Words = Discover();
-
     /// <summary>Every word as it is written, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>, in alphabetical order.</summary>
-    public static IReadOnlyList<string> Usages { get; } = [.. Words.Values.OrderBy(e => e.Word, StringComparer.Ordinal).Select(e => e.Usage)];
+    public static IReadOnlyList<string> Usages => [.. Registry<LayerWord>.All.Select(w => w.Usage)];
 
     /// <summary>Builds the model <paramref name="text"/> describes for samples of <paramref name="inputShape"/> (not yet on a device).</summary>
     public static Sequential Parse(string text, TensorShape inputShape)
@@ -31,9 +28,7 @@ public static class Architecture
             Module module;
             try
             {
-                if (!Words.TryGetValue(item.Word, out var entry))
-                    throw new FormatException($"unknown layer '{item.Word}' (known: {string.Join(", ", Words.Keys.Order(StringComparer.Ordinal))})");
-                module = entry.Parse(item, shape).Create();
+                module = Registry<LayerWord>.Get(item.Word, "layer").Parse(item, shape).Create();
                 shape = module.OutputShapeFor(shape);
             }
             catch (Exception e) when (e is ShapeMismatchException or ArgumentException or FormatException)
@@ -54,25 +49,5 @@ public static class Architecture
 
     /// <summary>The word of a layer record type.</summary>
     internal static string WordOf(Type spec) =>
-        Words.Values.FirstOrDefault(e => e.Spec == spec)?.Word ?? throw new NotSupportedException($"{spec.Name} has no word in the model text (it does not implement ILayerWord).");
-
-    private sealed record Entry(string Word, string Usage, Type Spec, Func<CallText, TensorShape, LayerSpec> Parse);
-
-    // Every layer record with a word.
-    private static Dictionary<string, Entry> Discover()
-    {
-        var describe = typeof(Architecture).GetMethod(nameof(Describe), BindingFlags.NonPublic | BindingFlags.Static)!;
-        var entries = new Dictionary<string, Entry>();
-        foreach (var type in typeof(LayerSpec).Assembly.GetTypes().Where(t => typeof(ILayerWord).IsAssignableFrom(t) && typeof(LayerSpec).IsAssignableFrom(t) && !t.IsAbstract))
-        {
-            var entry = (Entry)describe.MakeGenericMethod(type).Invoke(null, null)!;
-            if (!entries.TryAdd(entry.Word, entry))
-                throw new InvalidOperationException($"The layer word '{entry.Word}' belongs to both {entries[entry.Word].Spec.Name} and {type.Name}.");
-        }
-
-        return entries;
-    }
-
-    private static Entry Describe<TSpec>()
-        where TSpec : LayerSpec, ILayerWord => new(TSpec.Word, TSpec.Usage, typeof(TSpec), TSpec.Parse);
+        Registry<LayerWord>.Of(spec)?.Name ?? throw new NotSupportedException($"{spec.Name} has no word in the model text (it has no LayerWord entry).");
 }

@@ -149,13 +149,11 @@ public sealed class Conv2d : Module, IReluEpilogue
 
 /// <summary>Describes a <see cref="Conv2d"/> layer.</summary>
 [LayerType("Conv2d")]
-public sealed record Conv2dSpec(int InChannels, int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true) : LayerSpec, ILayerWord
+public sealed record Conv2dSpec(int InChannels, int OutChannels, int KernelSize, int Stride = 1, int Padding = 0, bool Bias = true) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "conv";
+    public static LayerWord Entry { get; } = new("conv", "conv(out,kernel[,stride=S][,padding=P])", Parse);
 
-    public static string Usage => "conv(out,kernel[,stride=S][,padding=P])";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(2, "stride", "padding");
         if (input.Rank != 3)

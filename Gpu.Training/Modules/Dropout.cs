@@ -91,13 +91,11 @@ public sealed class Dropout : Module
 
 /// <summary>Describes a <see cref="Dropout"/> layer.</summary>
 [LayerType("Dropout")]
-public sealed record DropoutSpec(double P = 0.5) : LayerSpec, ILayerWord
+public sealed record DropoutSpec(double P = 0.5) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "dropout";
+    public static LayerWord Entry { get; } = new("dropout", "dropout(p)", Parse);
 
-    public static string Usage => "dropout(p)";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(1);
         return new DropoutSpec(text.Number(0, "p"));

@@ -42,13 +42,11 @@ public sealed class Flatten : Module
 
 /// <summary>Describes a <see cref="Flatten"/> layer.</summary>
 [LayerType("Flatten")]
-public sealed record FlattenSpec : LayerSpec, ILayerWord
+public sealed record FlattenSpec : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "flatten";
+    public static LayerWord Entry { get; } = new("flatten", "flatten", Parse);
 
-    public static string Usage => "flatten";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0);
         return new FlattenSpec();

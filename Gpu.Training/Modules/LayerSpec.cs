@@ -10,7 +10,7 @@ namespace Gpu.Training;
 /// <see cref="LayerTypeAttribute"/>, that holds everything about the layer's names in one place:
 /// <list type="bullet">
 /// <item>its word in the one-line model text, how that word is parsed and written back
-/// (<see cref="ILayerWord"/>, <see cref="Format"/>; see <see cref="Architecture"/>);</item>
+/// (<see cref="LayerWord"/>, <see cref="Format"/>; see <see cref="Architecture"/>);</item>
 /// <item>the module it rebuilds (<see cref="Create"/>), whose class names its parameters;</item>
 /// <item>its ONNX nodes (<see cref="ToOnnx"/>).</item>
 /// </list>
@@ -114,24 +114,17 @@ public abstract record LayerSpec
 }
 
 /// <summary>
-/// A layer's word in the one-line model text (the command line's <c>--model</c>), implemented by its
-/// <see cref="LayerSpec"/> record: <see cref="Architecture"/> finds every record that implements it.
+/// A layer's word in the one-line model text (the command line's <c>--model</c>), the registry entry
+/// of its <see cref="LayerSpec"/> record (<see cref="IRegistered{TEntry}"/>).
 /// </summary>
-public interface ILayerWord
-{
-    /// <summary>The word, e.g. <c>conv</c>.</summary>
-    static abstract string Word { get; }
-
-    /// <summary>How the word is written, for help texts, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>.</summary>
-    static abstract string Usage { get; }
-
-    /// <summary>
-    /// The layer a text describes, for samples of <paramref name="input"/> (input channels and
-    /// features follow from it). Throws <see cref="FormatException"/> for bad arguments and
-    /// <see cref="Runtime.ShapeMismatchException"/> when the layer cannot take the input.
-    /// </summary>
-    static abstract LayerSpec Parse(CallText text, Runtime.TensorShape input);
-}
+/// <param name="Name">The word, e.g. <c>conv</c>.</param>
+/// <param name="Usage">How the word is written, for help texts, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>.</param>
+/// <param name="Parse">
+/// The layer a text describes, for samples of a given shape (input channels and features follow from
+/// it); throws <see cref="FormatException"/> for bad arguments and
+/// <see cref="Runtime.ShapeMismatchException"/> when the layer cannot take the input.
+/// </param>
+public sealed record LayerWord(string Name, string Usage, Func<CallText, Runtime.TensorShape, LayerSpec> Parse) : RegistryEntry(Name, Usage);
 
 /// <summary>Names a <see cref="LayerSpec"/> record by PyTorch's class name of its layer.</summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]

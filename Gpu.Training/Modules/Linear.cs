@@ -123,13 +123,11 @@ public sealed class Linear : Module, IReluEpilogue
 
 /// <summary>Describes a <see cref="Linear"/> layer.</summary>
 [LayerType("Linear")]
-public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = true) : LayerSpec, ILayerWord
+public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = true) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "linear";
+    public static LayerWord Entry { get; } = new("linear", "linear(out)", Parse);
 
-    public static string Usage => "linear(out)";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(1);
         if (input.Rank != 1)

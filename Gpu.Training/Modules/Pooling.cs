@@ -132,13 +132,11 @@ public abstract class Pool2d : Module
 
 /// <summary>Describes a <see cref="MaxPool2d"/> layer.</summary>
 [LayerType("MaxPool2d")]
-public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, ILayerWord
+public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "maxpool";
+    public static LayerWord Entry { get; } = new("maxpool", "maxpool(k[,stride=S])", Parse);
 
-    public static string Usage => "maxpool(k[,stride=S])";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(1, "stride");
         return new MaxPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));
@@ -154,13 +152,11 @@ public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSp
 
 /// <summary>Describes an <see cref="AvgPool2d"/> layer.</summary>
 [LayerType("AvgPool2d")]
-public sealed record AvgPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, ILayerWord
+public sealed record AvgPool2dSpec(int KernelSize, int? Stride = null) : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "avgpool";
+    public static LayerWord Entry { get; } = new("avgpool", "avgpool(k[,stride=S])", Parse);
 
-    public static string Usage => "avgpool(k[,stride=S])";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(1, "stride");
         return new AvgPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));

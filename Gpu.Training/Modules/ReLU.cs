@@ -66,13 +66,11 @@ public sealed class ReLU : Module
 
 /// <summary>Describes a <see cref="ReLU"/> layer.</summary>
 [LayerType("ReLU")]
-public sealed record ReLUSpec : LayerSpec, ILayerWord
+public sealed record ReLUSpec : LayerSpec, IRegistered<LayerWord>
 {
-    public static string Word => "relu";
+    public static LayerWord Entry { get; } = new("relu", "relu", Parse);
 
-    public static string Usage => "relu";
-
-    public static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, TensorShape input)
     {
         text.Expect(0);
         return new ReLUSpec();

@@ -16,8 +16,8 @@ namespace Gpu.Training;
 /// Conv, MaxPool, AveragePool, Flatten, Relu, LeakyRelu, Tanh, Sigmoid, and GELU as its exact erf
 /// expansion <c>0.5 x (1 + Erf(x / sqrt 2))</c> (ONNX's Gelu op needs opset 20); Dropout is the
 /// identity in inference and is left out;</item>
-/// <item>outputs <c>output</c> (raw outputs or logits) and, for bce and ce models,
-/// <c>probabilities</c> (Sigmoid, Softmax over the classes);</item>
+/// <item>outputs <c>output</c> (raw outputs or logits) and, for losses whose entry names an output
+/// transform (bce, ce), <c>probabilities</c> (Sigmoid, Softmax over the classes);</item>
 /// <item>the model file's metadata (feature and target names, loss, architecture, training
 /// information) in <c>metadata_props</c>; producer name and version set.</item>
 /// </list>
@@ -84,10 +84,15 @@ public static class OnnxExport
         }
 
         graph.Output(graph.Rename(x, "output"), model.OutputShape.ToArray());
-        if (info.Loss == "bce")
-            graph.Output(graph.Node("Sigmoid", ["output"], "probabilities"), model.OutputShape.ToArray());
-        else if (info.Loss == "ce")
-            graph.Output(graph.Node("Softmax", ["output"], "probabilities", OnnxGraph.Attribute("axis", 1L)), model.OutputShape.ToArray());
+        switch (Registry<LossEntry>.Find(info.Loss)?.Output)
+        {
+            case LossOutput.Sigmoid:
+                graph.Output(graph.Node("Sigmoid", ["output"], "probabilities"), model.OutputShape.ToArray());
+                break;
+            case LossOutput.Softmax:
+                graph.Output(graph.Node("Softmax", ["output"], "probabilities", OnnxGraph.Attribute("axis", 1L)), model.OutputShape.ToArray());
+                break;
+        }
 
         var proto = new ModelProto
         {

@@ -104,8 +104,6 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         Begin();
         double sum = term switch
         {
-            TermKind.SquaredError => HostOps.SquaredError(a.HostSpan, b.HostSpan),
-            TermKind.BceWithLogits => HostOps.BceWithLogits(a.HostSpan, b.HostSpan, []),
             TermKind.CrossEntropy => HostOps.CrossEntropy(a.HostSpan, b.HostSpan, width, []),
             TermKind.Correct => HostOps.Correct(a.HostSpan, b.HostSpan, width),
             _ => HostOps.Regularization(a.HostSpan, l1, l2),
@@ -113,26 +111,34 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         output.HostSpan[0] = (float)(sum * scale);
     }
 
-    public override void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width)
+    public override void CrossEntropyTerms(Tensor logits, Tensor labels, Tensor output, int rows, int classes)
     {
         Begin();
-        switch (term)
-        {
-            case TermKind.SquaredError: HostOps.SquaredErrorTerms(a.HostSpan, b.HostSpan, output.HostSpan); break;
-            case TermKind.BceWithLogits: HostOps.BceWithLogits(a.HostSpan, b.HostSpan, output.HostSpan); break;
-            default: HostOps.CrossEntropy(a.HostSpan, b.HostSpan, width, output.HostSpan); break;
-        }
+        HostOps.CrossEntropy(logits.HostSpan, labels.HostSpan, classes, output.HostSpan);
     }
 
-    public override void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale)
+    public override void CrossEntropyBackward(Tensor logits, Tensor labels, Tensor grad, int rows, int classes, float scale)
     {
         Begin();
-        switch (term)
-        {
-            case TermKind.SquaredError: HostOps.MseBackward(input.HostSpan, target.HostSpan, grad.HostSpan, 2f * scale); break;
-            case TermKind.BceWithLogits: HostOps.BceWithLogitsBackward(input.HostSpan, target.HostSpan, grad.HostSpan, scale); break;
-            default: HostOps.CrossEntropyBackward(input.HostSpan, target.HostSpan, grad.HostSpan, width, scale); break;
-        }
+        HostOps.CrossEntropyBackward(logits.HostSpan, labels.HostSpan, grad.HostSpan, classes, scale);
+    }
+
+    public override void PointwiseLossSum<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n, float scale)
+    {
+        Begin();
+        output.HostSpan[0] = (float)(HostOps.PointwiseSum(loss, input.HostSpan, target.HostSpan) * scale);
+    }
+
+    public override void PointwiseLossTerms<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n)
+    {
+        Begin();
+        HostElementwise.For(n, new PointwiseTermsOp<TLoss>(loss, input, target, output));
+    }
+
+    public override void PointwiseLossBackward<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor grad, int n, float scale)
+    {
+        Begin();
+        HostElementwise.For(n, new PointwiseBackwardOp<TLoss>(loss, input, target, grad, scale));
     }
 
     public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
@@ -224,6 +230,20 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     private readonly struct DropoutMaskOp(Tensor mask, ulong seed, long step, long offset, int threshold, float scale) : IRangeOp
     {
         public void Run(int start, int count) => HostLayers.DropoutMask(mask.HostSpan.Slice(start, count), seed, step, offset + start, threshold, scale);
+    }
+
+    private readonly struct PointwiseTermsOp<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output) : IRangeOp
+        where TLoss : unmanaged, IPointwiseLoss
+    {
+        public void Run(int start, int count) =>
+            HostOps.PointwiseTerms(loss, input.HostSpan.Slice(start, count), target.HostSpan.Slice(start, count), output.HostSpan.Slice(start, count));
+    }
+
+    private readonly struct PointwiseBackwardOp<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor grad, float scale) : IRangeOp
+        where TLoss : unmanaged, IPointwiseLoss
+    {
+        public void Run(int start, int count) =>
+            HostOps.PointwiseBackward(loss, input.HostSpan.Slice(start, count), target.HostSpan.Slice(start, count), grad.HostSpan.Slice(start, count), scale);
     }
 
     private readonly struct AdamOp(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h) : IRangeOp

@@ -96,74 +96,31 @@ internal static unsafe class HostOps
             output[j] = accumulate ? output[j] + (float)sums[j] : (float)sums[j];
     }
 
-    /// <summary>Sum of squared differences, in double.</summary>
+    /// <summary>Sum of a pointwise loss's terms, in double, in element order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        var acc = Vector<double>.Zero;
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float ys = ref MemoryMarshal.GetReference(y);
-        int i = 0;
-        for (; i + Width <= x.Length; i += Width)
-        {
-            var d = Vector.LoadUnsafe(ref xs, (nuint)i) - Vector.LoadUnsafe(ref ys, (nuint)i);
-            Vector.Widen(d, out var low, out var high);
-            acc += low * low + high * high;
-        }
-
-        double sum = Vector.Sum(acc);
-        for (; i < x.Length; i++)
-        {
-            double d = x[i] - y[i];
-            sum += d * d;
-        }
-
-        return sum;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void SquaredErrorTerms(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> output)
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float d = x[i] - y[i];
-            output[i] = d * d;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MseBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> grad, float scale)
-    {
-        var s = new Vector<float>(scale);
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float ys = ref MemoryMarshal.GetReference(y);
-        ref float gs = ref MemoryMarshal.GetReference(grad);
-        int i = 0;
-        for (; i + Width <= x.Length; i += Width)
-            (s * (Vector.LoadUnsafe(ref xs, (nuint)i) - Vector.LoadUnsafe(ref ys, (nuint)i))).StoreUnsafe(ref gs, (nuint)i);
-        for (; i < x.Length; i++)
-            grad[i] = scale * (x[i] - y[i]);
-    }
-
-    public static double BceWithLogits(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> terms)
+    public static double PointwiseSum<TLoss>(TLoss loss, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+        where TLoss : unmanaged, IPointwiseLoss
     {
         double sum = 0;
         for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i];
-            float t = MathF.Max(v, 0f) - v * y[i] + Log1P(MathF.Exp(-MathF.Abs(v)));
-            if (!terms.IsEmpty)
-                terms[i] = t;
-            sum += t;
-        }
-
+            sum += loss.Term(x[i], y[i]);
         return sum;
     }
 
-    public static void BceWithLogitsBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> grad, float scale)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PointwiseTerms<TLoss>(TLoss loss, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> terms)
+        where TLoss : unmanaged, IPointwiseLoss
     {
         for (int i = 0; i < x.Length; i++)
-            grad[i] = scale * (Sigmoid(x[i]) - y[i]);
+            terms[i] = loss.Term(x[i], y[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PointwiseBackward<TLoss>(TLoss loss, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> grad, float scale)
+        where TLoss : unmanaged, IPointwiseLoss
+    {
+        for (int i = 0; i < x.Length; i++)
+            grad[i] = scale * loss.Gradient(x[i], y[i]);
     }
 
     public static double CrossEntropy(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, int classes, Span<float> terms)
@@ -310,16 +267,5 @@ internal static unsafe class HostOps
         for (int j = 0; j < row.Length; j++)
             total += MathF.Exp(row[j] - max);
         return total;
-    }
-
-    // The kernels' log1p (series below 0.05, Goldberg above), so both paths compute the same terms.
-    private static float Log1P(float e) => BceWithLogitsTerm.Log1P(e);
-
-    private static float Sigmoid(float x)
-    {
-        if (x >= 0f)
-            return 1f / (1f + MathF.Exp(-x));
-        float e = MathF.Exp(x);
-        return e / (1f + e);
     }
 }

@@ -98,8 +98,8 @@ internal static class HostWarmUp
         HostOps.Relu(x, y);
         HostOps.ReluBackward(x, y, z);
         HostOps.ColumnSums(x, y, 8, 8, accumulate: false);
-        HostOps.SquaredError(x, y);
-        HostOps.MseBackward(x, y, z, 1f);
+        HostOps.PointwiseSum(default(SquaredErrorTerm), x, y);
+        HostOps.PointwiseBackward(default(SquaredErrorTerm), x, y, z, 1f);
         HostOps.Adam(x, y, z, w, w, new AdamParameters { Lr = 1e-3f, Beta1 = 0.9f, OneMinusBeta1 = 0.1f, Beta2 = 0.999f, OneMinusBeta2 = 0.001f, Eps = 1e-8f, StepSize = 1e-3f, BiasCorrection2Sqrt = 1f });
     }
 }

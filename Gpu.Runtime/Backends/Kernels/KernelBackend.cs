@@ -182,49 +182,31 @@ internal sealed class KernelBackend : Backend
     {
         switch (term)
         {
-            case TermKind.SquaredError: Reduce(default(SquaredErrorTerm), a, b, output, items, width, scale); break;
-            case TermKind.BceWithLogits: Reduce(default(BceWithLogitsTerm), a, b, output, items, width, scale); break;
             case TermKind.CrossEntropy: Reduce(default(CrossEntropyTerm), a, b, output, items, width, scale); break;
             case TermKind.Correct: Reduce(default(CorrectTerm), a, b, output, items, width, scale); break;
             default: Reduce(new RegularizationTerm { L1 = l1, L2 = l2 }, a, b, output, items, width, scale); break;
         }
     }
 
-    public override void Terms(TermKind term, Tensor a, Tensor b, Tensor output, int items, int width)
+    public override void CrossEntropyTerms(Tensor logits, Tensor labels, Tensor output, int rows, int classes) =>
+        LaunchTerms(default(CrossEntropyTerm), logits, labels, output, rows, classes);
+
+    public override void CrossEntropyBackward(Tensor logits, Tensor labels, Tensor grad, int rows, int classes, float scale)
     {
-        switch (term)
-        {
-            case TermKind.SquaredError: LaunchTerms(default(SquaredErrorTerm), a, b, output, items, width); break;
-            case TermKind.BceWithLogits: LaunchTerms(default(BceWithLogitsTerm), a, b, output, items, width); break;
-            default: LaunchTerms(default(CrossEntropyTerm), a, b, output, items, width); break;
-        }
+        int threads = geometry.Threads(rows);
+        kernels.Launch(LossKernels.CrossEntropyBackward, Stream, threads, logits.Flat, labels.Flat, grad.Flat, scale, rows, classes, threads);
     }
 
-    public override void LossBackward(TermKind term, Tensor input, Tensor target, Tensor grad, int rows, int width, float scale)
+    public override void PointwiseLossSum<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n, float scale) =>
+        Reduce(loss, input, target, output, n, 1, scale);
+
+    public override void PointwiseLossTerms<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor output, int n) =>
+        LaunchTerms(loss, input, target, output, n, 1);
+
+    public override void PointwiseLossBackward<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor grad, int n, float scale)
     {
-        switch (term)
-        {
-            case TermKind.SquaredError:
-            {
-                int n = input.Length, threads = geometry.Threads(n);
-                kernels.Launch(LossKernels.MseBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, 2f * scale, n, threads);
-                break;
-            }
-
-            case TermKind.BceWithLogits:
-            {
-                int n = input.Length, threads = geometry.Threads(n);
-                kernels.Launch(LossKernels.BceWithLogitsBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, scale, n, threads);
-                break;
-            }
-
-            default:
-            {
-                int threads = geometry.Threads(rows);
-                kernels.Launch(LossKernels.CrossEntropyBackward, Stream, threads, input.Flat, target.Flat, grad.Flat, scale, rows, width, threads);
-                break;
-            }
-        }
+        int threads = geometry.Threads(n);
+        kernels.Launch(LossKernels.PointwiseBackward<TLoss>, Stream, threads, input.Flat, target.Flat, grad.Flat, loss, scale, n, threads);
     }
 
     public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
