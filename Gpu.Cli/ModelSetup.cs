@@ -63,7 +63,7 @@ internal static class ModelSetup
         return model;
     }
 
-    /// <summary>Every architecture and optimizer flag the user gave must agree with the checkpoint.</summary>
+    /// <summary>Every architecture, loss and optimizer flag the user gave must agree with the checkpoint.</summary>
     public static void CheckResumable(TrainSettings s, ResumedTraining resumed, Dataset train, Dataset? validation)
     {
         if (resumed.Info.Loss != s.Loss)
@@ -78,35 +78,10 @@ internal static class ModelSetup
                 throw new UsageException($"{s.Resume} holds the model {Summary(model)}, but the flags describe {Summary(flags)}; drop the architecture flags to resume it.");
         }
 
-        var optimizer = resumed.Optimizer;
-        Agree(s, "--optimizer", optimizer.Name, s.Optimizer);
-        Agree(s, "--lr", optimizer.LearningRate, s.Lr);
-        Agree(s, "--l1", optimizer.L1, s.L1);
-        Agree(s, "--l2", optimizer.L2, s.L2);
-        switch (optimizer.Options)
-        {
-            case AdamOptions o:
-                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0);
-                break;
-            case AdamWOptions o:
-                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0.01);
-                break;
-            case SGDOptions o:
-                Agree(s, "--weight-decay", o.WeightDecay, s.WeightDecay ?? 0);
-                Agree(s, "--momentum", o.Momentum, s.Momentum);
-                break;
-        }
+        RunSetup.CheckOptimizer(s, resumed.Optimizer);
     }
 
     private static string Summary(Sequential model) => model.IsMlp ? $"MLP {model.Summary}" : $"{Module.Describe(model.InputShape)} {Architecture.Format(model)}";
-
-    private static void Agree<T>(TrainSettings s, string flag, T saved, T given)
-    {
-        if (s.Given.Contains(flag) && !EqualityComparer<T>.Default.Equals(saved, given))
-            throw new UsageException($"{flag} {Text(given)} contradicts {s.Resume}, which was trained with {flag} {Text(saved)}; drop {flag} to resume with the checkpoint's value.");
-    }
-
-    private static string Text<T>(T value) => value is double d ? d.ToString("R", CultureInfo.InvariantCulture) : value?.ToString() ?? "";
 
     private static TensorShape InputShape(TrainSettings s, Dataset train)
     {

@@ -28,13 +28,30 @@ internal static class TrainCommand
         };
         var loss = new Option<string>("--loss") { Description = $"Loss: {Describe(Registry<LossEntry>.All)}.", DefaultValueFactory = _ => "mse" }
             .AcceptOnlyFromAmong([.. Registry<LossEntry>.Names]);
-        var optimizer = new Option<string>("--optimizer") { Description = "Optimizer.", DefaultValueFactory = _ => "adam" }
-            .AcceptOnlyFromAmong("adam", "adamw", "sgd");
-        var lr = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = "Weight decay [0; AdamW 0.01]." };
-        var momentum = new Option<double>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0 };
+        var optimizer = new Option<string>("--optimizer") { Description = $"Optimizer: {Describe(Registry<OptimizerEntry>.All)}.", DefaultValueFactory = _ => "adam" }
+            .AcceptOnlyFromAmong([.. Registry<OptimizerEntry>.Names]);
+        var lr = new Option<double>("--lr") { Description = "Learning rate (the base rate a schedule scales).", DefaultValueFactory = _ => 1e-3 };
+        var schedule = new Option<string?>("--lr-schedule")
+        {
+            Description = "Learning-rate schedule, evaluated before every optimizer step (s: the step from 0, S: the run's steps, e: the epoch from 0): "
+                + string.Join("; ", Registry<ScheduleEntry>.All.Select(e => $"{e.Usage}: {e.Formula}")) + " [constant].",
+            HelpName = "SCHEDULE",
+        };
+        var hyperparameters = new HyperparameterFlags();
         var l1 = new Option<double>("--l1") { Description = "L1 penalty l1*sum|w| added to the loss.", DefaultValueFactory = _ => 0 };
         var l2 = new Option<double>("--l2") { Description = "L2 penalty l2*sum w^2 added to the loss.", DefaultValueFactory = _ => 0 };
+        var clipNorm = new Option<double?>("--clip-grad-norm")
+        {
+            Description = "Scale the complete gradient (after accumulation, the all-reduce and L1/L2) to a total 2-norm of at most MAX before each step (torch.nn.utils.clip_grad_norm_) [off].",
+            HelpName = "MAX",
+        };
+        var clipValue = new Option<double?>("--clip-grad-value") { Description = "Clamp every gradient to [-V, V] before each step (torch.nn.utils.clip_grad_value_) [off].", HelpName = "V" };
+        var accumulate = new Option<int>("--accumulate")
+        {
+            Description = "Batches of --batch-size per optimizer step: K batches of B rows step as one batch of K*B rows (gradient accumulation) [1].",
+            DefaultValueFactory = _ => 1,
+            HelpName = "K",
+        };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => 100 };
         var batchSize = new Option<int>("--batch-size") { Description = "Rows per step; 0 = full batch.", DefaultValueFactory = _ => 0, HelpName = "N" };
         var shuffle = new Option<bool>("--shuffle") { Description = "Reshuffle rows every epoch [on when batching]." };
@@ -64,9 +81,11 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
-            data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, weightDecay, momentum, l1, l2, epochs, batchSize, shuffle, noShuffle,
-            patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed, deviceData,
+            data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, schedule, l1, l2, clipNorm, clipValue, epochs, batchSize, accumulate,
+            shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed, deviceData,
         };
+        foreach (var option in hyperparameters.Options)
+            command.Options.Add(option);
         command.SetAction(parse =>
         {
             if (parse.GetValue(shuffle) && parse.GetValue(noShuffle))
@@ -83,12 +102,15 @@ internal static class TrainCommand
                 Loss = parse.GetValue(loss)!,
                 Optimizer = parse.GetValue(optimizer)!,
                 Lr = parse.GetValue(lr),
-                WeightDecay = parse.GetValue(weightDecay),
-                Momentum = parse.GetValue(momentum),
+                Hyperparameters = hyperparameters.Read(parse),
+                LrSchedule = parse.GetValue(schedule),
                 L1 = parse.GetValue(l1),
                 L2 = parse.GetValue(l2),
+                ClipGradNorm = parse.GetValue(clipNorm),
+                ClipGradValue = parse.GetValue(clipValue),
                 Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize),
+                Accumulate = parse.GetValue(accumulate),
                 Shuffle = parse.GetValue(shuffle) ? true : parse.GetValue(noShuffle) ? false : null,
                 Patience = parse.GetValue(patience),
                 Seed = parse.GetValue(seed),
@@ -106,6 +128,7 @@ internal static class TrainCommand
                 Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
             };
             settings.Validate();
+            hyperparameters.Check(settings.Hyperparameters, Registry<LossEntry>.Get(settings.Loss, "loss"), Registry<OptimizerEntry>.Get(settings.Optimizer, "optimizer"));
             return new TrainJob(context, settings).Run();
         });
         return command;

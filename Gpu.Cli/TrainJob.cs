@@ -78,54 +78,42 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
                 standardizer.TransformInPlace(validation);
         }
 
-        using var loss = Loss.FromName(s.Loss);
         if (resumed is not null)
             ModelSetup.CheckResumable(s, resumed, train, validation);
+        var (loss, lossOptions) = RunSetup.Loss(s, resumed);
+        using var lossInUse = loss;
         using var fresh = resumed is null ? ModelSetup.Create(s, device, train, validation) : null;
         var model = resumed?.Model ?? fresh!;
-        using var freshOptimizer = resumed is null
-            ? Optimizer.Create(s.Optimizer, model.Parameters(), s.Lr, s.WeightDecay, s.Momentum, s.L1, s.L2)
-            : null;
+        using var freshOptimizer = resumed is null ? RunSetup.Optimizer(s, model.Parameters()) : null;
         var optimizer = resumed?.Optimizer ?? freshOptimizer!;
         int startEpoch = resumed?.Epoch ?? 0;
-        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer));
+        var options = RunSetup.TrainerOptions(s, resumed?.State, s.DeviceDataMegabytes is { } mb ? (long)(mb * 1e6) : null, s.Patience);
+        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer, lossOptions));
         if (model.IsMlp)
             context.Out.WriteLine($"Model: MLP {model.Summary}, {model.ParameterCount} parameters");
         else
             context.Out.WriteLine($"Model: {Module.Describe(model.InputShape)} {Architecture.Format(model)}, {model.ParameterCount} parameters");
 
+        var trainer = new Trainer(model, loss, optimizer, options, group);
         if (startEpoch >= s.Epochs)
         {
             // Nothing left to train: the outputs asked for are written from the checkpoint's state,
             // so that an older file at those paths never passes for this run's result.
             context.Out.WriteLine($"Nothing to train: {s.Resume} has completed {startEpoch} of {s.Epochs} epochs.");
-            WriteOutputs(device, model, optimizer, info, new TrainingHistory(), null);
+            WriteOutputs(device, model, optimizer, trainer, info, lossOptions, new TrainingHistory(), null);
             return ExitCode.Ok;
         }
 
-        bool shuffle = s.Shuffle ?? s.BatchSize > 0;
-        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(s.Epochs, s.BatchSize, shuffle, s.Seed, s.Patience,
-            DeviceDataLimit: s.DeviceDataMegabytes is { } mb ? (long)(mb * 1e6) : null), group);
+        CheckSchedule(trainer, train.Count);
         if (group is not null)
-            CheckRanksAgree(group, train, validation, model, optimizer, device);
+            CheckRanksAgree(group, train, validation, model, optimizer, options, device);
 
-        int? lastCheckpoint = null;
-        int checkpointEvery = s.CheckpointEvery ?? 10;
+        // After every epoch, in this order (the trainer's own parts, the schedule and early stopping, come first).
         var progress = new TrainingProgress(context, s.Epochs, startEpoch);
-        trainer.EpochCompleted += e =>
-        {
-            if (e.Epoch % s.LogEvery == 0)
-                progress.WriteLine(EpochLine(e));
-
-            // The trainer raises this only for epochs whose weights are finite.
-            if (WritesFiles && s.Checkpoint is not null && ((e.Epoch + 1) % checkpointEvery == 0 || e.Epoch + 1 == s.Epochs))
-            {
-                TrainingCheckpoint.Save(s.Checkpoint, model, optimizer, e.Epoch + 1, info, trainer.EarlyStopping);
-                lastCheckpoint = e.Epoch + 1;
-            }
-
-            progress.Update(e);
-        };
+        trainer.Add(new EpochLog(progress, s.LogEvery));
+        var checkpoints = WritesFiles && s.Checkpoint is not null ? new Checkpointing(s.Checkpoint, s.CheckpointEvery ?? 10, s.Epochs, model, optimizer, info) : null;
+        if (checkpoints is not null)
+            trainer.Add(checkpoints);
 
         // Compile every kernel before the clock starts, so epoch times show the steady state (the
         // host path has none to compile).
@@ -142,7 +130,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
         catch (TrainingDivergedException e)
         {
-            string kept = lastCheckpoint is { } epoch
+            string kept = checkpoints?.LastWritten is { } epoch
                 ? $" The last good checkpoint is {s.Checkpoint} (after epoch {epoch})."
                 : s.Checkpoint is not null && File.Exists(s.Checkpoint) ? $" {s.Checkpoint} was left as it was." : "";
             context.Error.WriteLine($"error: {e.Message}{kept}");
@@ -154,29 +142,48 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
         if (history.StoppedEarly)
             context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
-        WriteOutputs(device, model, optimizer, info, history, energy);
+        WriteOutputs(device, model, optimizer, trainer, info, lossOptions, history, energy);
         return ExitCode.Ok;
     }
 
-    private static string EpochLine(EpochResult e)
+    // A schedule's arguments against this run (warmup shorter than the run, ...): a usage error before any step.
+    private static void CheckSchedule(Trainer trainer, int rows)
+    {
+        try
+        {
+            trainer.CheckSchedule(rows);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--lr-schedule {trainer.Schedule?.Format()}: {e.Message}");
+        }
+    }
+
+    /// <summary>One epoch as the reference example prints it: <c>Epoch 10, Loss: ..., Val Loss: ...</c>, then accuracy for classifiers.</summary>
+    internal static string EpochLine(EpochResult e)
     {
         string line = e.ValLoss is { } v ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}" : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}";
         return e.ValAccuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}") : line;
     }
 
     // The closing summary, then the model and the report when asked for (rank 0 only).
-    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, ModelInfo info, TrainingHistory history, double? energy)
+    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, TrainingHistory history, double? energy)
     {
-        var ranks = group is null ? null : new ReportRanks(group.WorldSize, group.Implementation, group.AllGather($"{device.Info.KindName}: {device.Info.Name}"), history.CommunicationSeconds);
+        var ranks = group is null
+            ? new ReportRanks(1, [$"{device.Info.KindName}: {device.Info.Name}"], 0, null)
+            : new ReportRanks(group.WorldSize, group.AllGather($"{device.Info.KindName}: {device.Info.Name}"), history.CommunicationSeconds, group.Implementation);
         if (!WritesFiles)
             return;
         var context = Output;
         var data = new ReportData(loads.Sum(l => l.Bytes), loads.Sum(l => l.Seconds), dataResidence);
-        var summary = Summarise(device, model, history, energy, ranks, data);
+        var o = trainer.Options;
+        var training = new ReportTraining(s.Loss, lossOptions, optimizer.Name, optimizer.Options, o.Schedule?.Format(), o.BatchSize, o.Accumulate,
+            o.ClipGradNorm, o.ClipGradValue, o.L1, o.L2);
+        var summary = Summarise(device, model, history, energy, ranks, training, data);
         context.Out.WriteLine(summary.Text);
         if (s.Save is not null)
         {
-            ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, history) });
+            ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, lossOptions, history) });
             context.Out.WriteLine($"Saved the model to {s.Save}");
         }
 
@@ -214,14 +221,15 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         return (train, null);
     }
 
-    private Dictionary<string, string> Extra(Device device, Optimizer optimizer, TrainingHistory? history = null)
+    private Dictionary<string, string> Extra(Device device, Optimizer optimizer, IReadOnlyDictionary<string, double> lossOptions, TrainingHistory? history = null)
     {
         var extra = new Dictionary<string, string>
         {
             ["device"] = $"{device.Info.KindName}: {device.Info.Name}",
             ["optimizer"] = optimizer.Name,
-            ["lr"] = Number(optimizer.LearningRate),
+            ["lr"] = Number(optimizer.BaseLearningRate),
             ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
+            [RunSetup.LossOptionsKey] = System.Text.Json.JsonSerializer.Serialize(lossOptions),
         };
         if (history?.Last is { } last)
         {
@@ -236,10 +244,10 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
     // Ranks that disagree on the data or the configuration would train different models: compared
     // (as one line each) across ranks before the first step.
-    private void CheckRanksAgree(ProcessGroup processGroup, Dataset train, Dataset? validation, Sequential model, Optimizer optimizer, Device device)
+    private void CheckRanksAgree(ProcessGroup processGroup, Dataset train, Dataset? validation, Sequential model, Optimizer optimizer, TrainerOptions options, Device device)
     {
         string mine = string.Create(CultureInfo.InvariantCulture,
-            $"data {train.Count}x{train.FeatureCount}->{train.TargetCount} ({string.Join(",", train.FeatureNames)} -> {string.Join(",", train.TargetNames)}), validation {validation?.Count ?? 0} rows, model {Module.Describe(model.InputShape)} {Architecture.Format(model)}, loss {s.Loss}, {optimizer.Name} {System.Text.Json.JsonSerializer.Serialize(optimizer.Options, optimizer.Options.GetType())}, batch {s.BatchSize}, epochs {s.Epochs}, seed {s.Seed}, shuffle {s.Shuffle}");
+            $"data {train.Count}x{train.FeatureCount}->{train.TargetCount} ({string.Join(",", train.FeatureNames)} -> {string.Join(",", train.TargetNames)}), validation {validation?.Count ?? 0} rows, model {Module.Describe(model.InputShape)} {Architecture.Format(model)}, loss {s.Loss} {System.Text.Json.JsonSerializer.Serialize(s.Hyperparameters.Given)}, {optimizer.Name} {System.Text.Json.JsonSerializer.Serialize(optimizer.Options, optimizer.Options.GetType())}, batch {s.BatchSize}, accumulate {options.Accumulate}, schedule {options.Schedule?.Format() ?? "none"}, clip {options.ClipGradNorm}/{options.ClipGradValue}, l1 {options.L1}, l2 {options.L2}, epochs {s.Epochs}, seed {s.Seed}, shuffle {s.Shuffle}");
         var all = processGroup.AllGather(mine);
         int other = Array.FindIndex(all, text => text != all[0]);
         if (other > 0)
@@ -256,7 +264,8 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         return $"'{text[start..Math.Min(text.Length, start + 80)].Trim()}'";
     }
 
-    private static (string Text, TrainingReport Report) Summarise(Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks? ranks, ReportData data)
+    private static (string Text, TrainingReport Report) Summarise(
+        Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks ranks, ReportTraining training, ReportData data)
     {
         double seconds = history.TrainSeconds;
         double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
@@ -265,33 +274,23 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
         // Model FLOP utilisation against the fp32 peak of every rank's device (null when unknown).
         var peak = PeakFlops.Of(device);
-        double? peakGflops = peak is { } p ? p.Flops * (ranks?.WorldSize ?? 1) / 1e9 : null;
+        double? peakGflops = peak is { } p ? p.Flops * ranks.WorldSize / 1e9 : null;
         double? utilisation = peakGflops is { } pg && pg > 0 ? gflops / pg : null;
         string mfu = utilisation is { } u ? string.Create(CultureInfo.InvariantCulture, $" (MFU {100 * u:F2}% of {peakGflops:F0} GFLOP/s)") : " (MFU unknown: no fp32 peak for this device)";
-        string where = ranks is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
-        string communication = ranks is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
+        string where = ranks.Mpi is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
+        string communication = ranks.Mpi is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
         string text = string.Create(CultureInfo.InvariantCulture,
             $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}.");
         var last = history.Last;
         var report = new TrainingReport(
             new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
             new ReportModel(model.IsMlp ? model.LayerWidths : null, Architecture.Format(model), model.InputShape.ToArray(), model.ParameterCount),
-            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, e.Seconds))],
-            last?.Loss,
-            last?.ValLoss,
-            seconds,
-            stepsPerSecond,
-            samplesPerSecond,
-            gflops,
-            peakGflops,
-            utilisation,
-            peak?.Source,
-            energy,
-            energy is null ? null : "nvml",
-            ranks?.WorldSize ?? 1,
-            ranks?.Devices ?? [$"{device.Info.KindName}: {device.Info.Name}"],
-            ranks?.CommunicationSeconds ?? 0,
-            ranks?.Implementation,
+            training,
+            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, e.LearningRate, e.GradNorm, e.Seconds))],
+            new ReportResult(last?.Loss, last?.ValLoss, history.BestEpoch, history.StoppedEarly),
+            new ReportThroughput(seconds, stepsPerSecond, samplesPerSecond, gflops, peakGflops, utilisation, peak?.Source),
+            new ReportEnergy(energy, energy is null ? null : "nvml"),
+            ranks,
             data);
         return (text, report);
     }

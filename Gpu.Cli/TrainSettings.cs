@@ -1,3 +1,5 @@
+using Gpu.Training;
+
 namespace Gpu.Cli;
 
 /// <summary>The flags of `train`, after parsing; <see cref="Validate"/> rejects bad values and combinations.</summary>
@@ -22,12 +24,21 @@ internal sealed record TrainSettings
     public string Loss { get; init; } = "mse";
     public string Optimizer { get; init; } = "adam";
     public double Lr { get; init; } = 1e-3;
-    public double? WeightDecay { get; init; }
-    public double Momentum { get; init; }
+
+    /// <summary>The values of the loss's and optimizer's own flags (--momentum, --weight-decay, --huber-delta, ...).</summary>
+    public HyperparameterValues Hyperparameters { get; init; } = HyperparameterValues.None;
+
+    /// <summary>--lr-schedule as given (the call grammar), or null for none.</summary>
+    public string? LrSchedule { get; init; }
     public double L1 { get; init; }
     public double L2 { get; init; }
+    public double? ClipGradNorm { get; init; }
+    public double? ClipGradValue { get; init; }
     public int Epochs { get; init; } = 100;
     public int BatchSize { get; init; }
+
+    /// <summary>--accumulate: batches per optimizer step.</summary>
+    public int Accumulate { get; init; } = 1;
     public bool? Shuffle { get; init; }
     public int? Patience { get; init; }
     public int Seed { get; init; }
@@ -56,13 +67,15 @@ internal sealed record TrainSettings
         Require(Epochs >= 1, $"--epochs must be at least 1, got {Epochs}.");
         Require(BatchSize >= 0, $"--batch-size must be 0 (full batch) or positive, got {BatchSize}.");
         Require(LogEvery >= 1, $"--log-every must be at least 1, got {LogEvery}.");
-        Require(WeightDecay is null || (double.IsFinite(WeightDecay.Value) && WeightDecay >= 0), $"--weight-decay must be a finite number >= 0, got {WeightDecay}.");
-        Require(double.IsFinite(Momentum) && Momentum >= 0, $"--momentum must be a finite number >= 0, got {Momentum}.");
-        Require(Momentum == 0 || Optimizer == "sgd", "--momentum applies to --optimizer sgd only.");
         Require(double.IsFinite(L1) && L1 >= 0, $"--l1 must be a finite number >= 0, got {L1}.");
         Require(double.IsFinite(L2) && L2 >= 0, $"--l2 must be a finite number >= 0, got {L2}.");
         Require(DeviceDataMegabytes is null || (double.IsFinite(DeviceDataMegabytes.Value) && DeviceDataMegabytes >= 0), $"--device-data-mb must be a finite number >= 0, got {DeviceDataMegabytes}.");
         Require(Patience is null or >= 1, $"--patience must be at least 1, got {Patience}.");
+        Require(Accumulate >= 1, $"--accumulate must be at least 1 batch per optimizer step, got {Accumulate}.");
+        Require(ClipGradNorm is null || (double.IsFinite(ClipGradNorm.Value) && ClipGradNorm > 0), $"--clip-grad-norm must be a finite number > 0, got {Text(ClipGradNorm)}.");
+        Require(ClipGradValue is null || (double.IsFinite(ClipGradValue.Value) && ClipGradValue > 0), $"--clip-grad-value must be a finite number > 0, got {Text(ClipGradValue)}.");
+        if (LrSchedule is not null)
+            _ = Schedule(); // a bad schedule is a usage error now, not after loading the data
         Require(ValSplit is null || (ValSplit > 0 && ValSplit < 1), $"--val-split must lie strictly between 0 and 1, got {ValSplit}.");
         Require(Val is null || ValSplit is null, "--val and --val-split cannot be used together.");
         Require(Data is not null || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && InputShape is null),
@@ -79,6 +92,23 @@ internal sealed record TrainSettings
             [("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report)],
             ("--checkpoint", "--resume"));
     }
+
+    /// <summary>--lr-schedule as a schedule (a new one each call), or null when not given.</summary>
+    public LrSchedule? Schedule()
+    {
+        if (LrSchedule is null)
+            return null;
+        try
+        {
+            return Training.LrSchedule.Parse(LrSchedule);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--lr-schedule: {e.Message}");
+        }
+    }
+
+    private static string Text(double? value) => value?.ToString("R", System.Globalization.CultureInfo.InvariantCulture) ?? "";
 
     /// <summary>The hidden widths of the MLP to build: --layers, else the default.</summary>
     public IReadOnlyList<int> MlpLayers => Layers ?? DefaultLayers;

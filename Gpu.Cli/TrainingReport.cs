@@ -4,26 +4,25 @@ using Gpu.Training;
 
 namespace Gpu.Cli;
 
-/// <summary>The JSON written by `train --report` (fields documented in docs/training.md).</summary>
+/// <summary>The JSON written by `train --report`, one named record per part (fields documented in docs/training.md).</summary>
+/// <param name="Device">What ran the job.</param>
+/// <param name="Model">The model trained.</param>
+/// <param name="Training">How it was trained: loss, optimizer, schedule, batches, clipping, penalties.</param>
+/// <param name="Epochs">Every epoch's losses, accuracy, learning rate, gradient norm and time.</param>
+/// <param name="Result">The last losses, the best epoch, whether early stopping ended the run.</param>
+/// <param name="Throughput">Time, rates and model FLOP utilisation.</param>
+/// <param name="Energy">What the hardware says the run cost.</param>
+/// <param name="Ranks">The processes of a data-parallel job (one for a plain run).</param>
+/// <param name="Data">The data read and where it was kept.</param>
 internal sealed record TrainingReport(
     ReportDevice Device,
     ReportModel Model,
+    ReportTraining Training,
     IReadOnlyList<ReportEpoch> Epochs,
-    double? FinalLoss,
-    double? FinalValLoss,
-    double TrainSeconds,
-    double StepsPerSecond,
-    double SamplesPerSecond,
-    double AchievedGflops,
-    double? PeakGflops,
-    double? ModelFlopUtilisation,
-    string? PeakSource,
-    double? EnergyJoules,
-    string? EnergySource,
-    int WorldSize,
-    IReadOnlyList<string> RankDevices,
-    double CommunicationSeconds,
-    string? Mpi,
+    ReportResult Result,
+    ReportThroughput Throughput,
+    ReportEnergy Energy,
+    ReportRanks Ranks,
     ReportData Data)
 {
     private static readonly JsonSerializerOptions Options = new()
@@ -31,17 +30,12 @@ internal sealed record TrainingReport(
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     /// <summary>Writes the report atomically (temporary file, then rename).</summary>
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 }
-
-/// <summary>The data files read (bytes, seconds; 0 for the reference example's generated data) and where the trainer kept the rows ("device" or "host").</summary>
-internal sealed record ReportData(long Bytes, double LoadSeconds, string? Residence);
-
-/// <summary>A data-parallel job's ranks: how many, through which MPI, each one's device, time in collectives.</summary>
-internal sealed record ReportRanks(int WorldSize, string Implementation, IReadOnlyList<string> Devices, double CommunicationSeconds);
 
 internal sealed record ReportDevice(string Kind, string Name, string Backend);
 
@@ -51,4 +45,52 @@ internal sealed record ReportDevice(string Kind, string Name, string Backend);
 /// <param name="Parameters">Scalar parameters.</param>
 internal sealed record ReportModel(IReadOnlyList<int>? Layers, string Architecture, IReadOnlyList<int> InputShape, long Parameters);
 
-internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double Seconds);
+/// <param name="Loss">The loss's name.</param>
+/// <param name="LossOptions">Its hyperparameters, by flag.</param>
+/// <param name="Optimizer">The optimizer's name.</param>
+/// <param name="OptimizerOptions">Its options record (PyTorch's names and defaults).</param>
+/// <param name="LrSchedule">The schedule in the call grammar, or null for none.</param>
+/// <param name="BatchSize">Rows per batch (0: the whole set).</param>
+/// <param name="Accumulate">Batches per optimizer step.</param>
+/// <param name="ClipGradNorm">Clipping by total norm, or null.</param>
+/// <param name="ClipGradValue">Clipping by value, or null.</param>
+/// <param name="L1">L1 penalty.</param>
+/// <param name="L2">L2 penalty.</param>
+internal sealed record ReportTraining(
+    string Loss, IReadOnlyDictionary<string, double> LossOptions, string Optimizer, object OptimizerOptions, string? LrSchedule, int BatchSize,
+    int Accumulate, double? ClipGradNorm, double? ClipGradValue, double L1, double L2);
+
+/// <param name="Epoch">The epoch, from 0.</param>
+/// <param name="Loss">The training loss (sample-weighted mean of the batch losses, penalties included).</param>
+/// <param name="ValLoss">The validation loss after the epoch, or null.</param>
+/// <param name="ValAccuracy">The validation accuracy of a classifier, or null.</param>
+/// <param name="Lr">The learning rate of the epoch's last optimizer step.</param>
+/// <param name="GradNorm">The complete gradient's total 2-norm at the epoch's last step, before clipping.</param>
+/// <param name="Seconds">The epoch's wall time, validation included.</param>
+internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double Lr, double GradNorm, double Seconds);
+
+/// <param name="FinalLoss">The last epoch's training loss.</param>
+/// <param name="FinalValLoss">The last epoch's validation loss.</param>
+/// <param name="BestEpoch">The epoch with the lowest monitored loss (validation, else training).</param>
+/// <param name="StoppedEarly">True when early stopping ended the run.</param>
+internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, int? BestEpoch, bool StoppedEarly);
+
+/// <param name="TrainSeconds">Training time (kernels compiled beforehand, loading excluded).</param>
+/// <param name="StepsPerSecond">Optimizer steps per second.</param>
+/// <param name="SamplesPerSecond">Training rows per second.</param>
+/// <param name="AchievedGflops">Model FLOPs per second, forward and backward.</param>
+/// <param name="PeakGflops">The fp32 peak of all ranks' devices, or null when unknown.</param>
+/// <param name="ModelFlopUtilisation">Achieved over peak.</param>
+/// <param name="PeakSource">Where the peak comes from (a measured FMA probe on CPUs, the architecture table on GPUs).</param>
+internal sealed record ReportThroughput(
+    double TrainSeconds, double StepsPerSecond, double SamplesPerSecond, double AchievedGflops, double? PeakGflops, double? ModelFlopUtilisation, string? PeakSource);
+
+/// <param name="Joules">The energy counter's difference over training, or null.</param>
+/// <param name="Source">Which counter ("nvml"), or null when none could be read.</param>
+internal sealed record ReportEnergy(double? Joules, string? Source);
+
+/// <summary>A job's ranks: how many, each one's device, time in collectives, through which MPI (null for one process).</summary>
+internal sealed record ReportRanks(int WorldSize, IReadOnlyList<string> Devices, double CommunicationSeconds, string? Mpi);
+
+/// <summary>The data files read (bytes, seconds; 0 for the reference example's generated data) and where the trainer kept the rows ("device" or "host").</summary>
+internal sealed record ReportData(long Bytes, double LoadSeconds, string? Residence);

@@ -38,7 +38,7 @@ public static partial class Ops
     public static void PointwiseLossBackward(PointwiseLoss loss, Tensor input, Tensor target, Tensor gradInput, Reduction reduction = Reduction.Mean, float weight = 1f)
     {
         ArgumentNullException.ThrowIfNull(loss);
-        string op = loss.Name + "Backward";
+        string op = loss.BackwardName;
         var d = Check.Usable(op, input, "input");
         Check.Usable(op, target, "target", d);
         Check.Usable(op, gradInput, "gradInput", d);

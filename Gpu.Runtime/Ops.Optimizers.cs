@@ -7,7 +7,8 @@ public static partial class Ops
     /// <summary>
     /// One fused Adam/AdamW step over flat buffers of equal length: parameters, gradients, first and
     /// second moments, and the running maximum (amsgrad only; may be null otherwise). One launch,
-    /// whatever the number of tensors the buffers hold. <paramref name="step"/> counts from 1.
+    /// whatever the number of tensors the buffers hold. <paramref name="step"/> counts from 1; the
+    /// settings are read at this call, so a schedule may change lr and beta1 from step to step.
     /// </summary>
     public static void AdamStep(Tensor parameters, Tensor gradients, Tensor m, Tensor v, Tensor? vmax, long step, AdamSettings settings)
     {
@@ -24,7 +25,7 @@ public static partial class Ops
             CheckOptimizerBuffer(op, d, parameters, vmax, "max_exp_avg_sq");
         }
 
-        var h = new AdamParameters
+        var rule = new AdamRule
         {
             Lr = (float)settings.Lr,
             Beta1 = (float)settings.Beta1,
@@ -37,16 +38,14 @@ public static partial class Ops
             Amsgrad = settings.Amsgrad ? 1 : 0,
             StepSize = (float)(settings.Lr / (1 - Math.Pow(settings.Beta1, step))),
             BiasCorrection2Sqrt = (float)Math.Sqrt(1 - Math.Pow(settings.Beta2, step)),
-            L1 = (float)settings.L1,
-            L2 = (float)settings.L2,
         };
         if (parameters.Length > 0)
-            d.Dispatch().Adam(parameters, gradients, m, v, settings.Amsgrad ? vmax : null, h);
+            d.Dispatch().OptimizerStep(rule, parameters, gradients, m, v, settings.Amsgrad ? vmax : null);
     }
 
     /// <summary>
     /// One fused SGD step. <paramref name="momentumBuffer"/> is needed when momentum &gt; 0;
-    /// <paramref name="firstStep"/> initialises it with the gradient, as PyTorch does on the first step.
+    /// <paramref name="firstStep"/> initialises it with the gradient, as PyTorch does on the buffer's first step.
     /// </summary>
     public static void SgdStep(Tensor parameters, Tensor gradients, Tensor? momentumBuffer, bool firstStep, SgdSettings settings)
     {
@@ -64,7 +63,7 @@ public static partial class Ops
             d = CheckOptimizerBuffers(op, parameters, gradients, null, "");
         }
 
-        var h = new SgdParameters
+        var rule = new SgdRule
         {
             Lr = (float)settings.Lr,
             Momentum = (float)settings.Momentum,
@@ -72,14 +71,16 @@ public static partial class Ops
             WeightDecay = (float)settings.WeightDecay,
             Nesterov = settings.Nesterov ? 1 : 0,
             FirstStep = firstStep ? 1 : 0,
-            L1 = (float)settings.L1,
-            L2 = (float)settings.L2,
         };
         if (parameters.Length > 0)
-            d.Dispatch().Sgd(parameters, gradients, settings.Momentum > 0 ? momentumBuffer : null, h);
+            d.Dispatch().OptimizerStep(rule, parameters, gradients, settings.Momentum > 0 ? momentumBuffer : null, null, null);
     }
 
-    private static Device CheckOptimizerBuffers(string op, Tensor parameters, Tensor gradients, Tensor? state, string stateRole)
+    /// <summary>
+    /// Checks a flat parameter buffer and its gradient (same device, same length, no overlap), and an
+    /// optimizer state buffer against them when given; returns the device.
+    /// </summary>
+    internal static Device CheckOptimizerBuffers(string op, Tensor parameters, Tensor gradients, Tensor? state, string stateRole)
     {
         var d = Check.Usable(op, parameters, "parameters");
         Check.Usable(op, gradients, "gradients", d);
@@ -90,7 +91,8 @@ public static partial class Ops
         return d;
     }
 
-    private static void CheckOptimizerBuffer(string op, Device d, Tensor parameters, Tensor state, string role)
+    /// <summary>Checks one optimizer state buffer: on the device, as long as the parameters, apart from them.</summary>
+    internal static void CheckOptimizerBuffer(string op, Device d, Tensor parameters, Tensor state, string role)
     {
         Check.Usable(op, state, role, d);
         Check.SameLength(op, parameters, "parameters", state, role);

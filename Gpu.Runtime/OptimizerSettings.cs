@@ -11,10 +11,8 @@ namespace Gpu.Runtime;
 /// <param name="WeightDecay">L2 term added to the gradient (Adam) or decoupled decay (AdamW), &gt;= 0.</param>
 /// <param name="Decoupled">True for AdamW.</param>
 /// <param name="Amsgrad">Use the running maximum of the second moment.</param>
-/// <param name="L1">L1 regularization strength (gradient l1 * sign(p)), &gt;= 0.</param>
-/// <param name="L2">L2 regularization strength (gradient 2 * l2 * p), &gt;= 0.</param>
 public readonly record struct AdamSettings(
-    double Lr, double Beta1, double Beta2, double Eps, double WeightDecay, bool Decoupled, bool Amsgrad, double L1 = 0, double L2 = 0)
+    double Lr, double Beta1, double Beta2, double Eps, double WeightDecay, bool Decoupled, bool Amsgrad)
 {
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad value.</summary>
     public void Validate(string op)
@@ -24,8 +22,6 @@ public readonly record struct AdamSettings(
         Check.Hyper(op, "beta2", Beta2, 0, 1);
         Check.Hyper(op, "eps", Eps, 0);
         Check.Hyper(op, "weight_decay", WeightDecay, 0);
-        Check.Hyper(op, "l1", L1, 0);
-        Check.Hyper(op, "l2", L2, 0);
     }
 }
 
@@ -35,10 +31,8 @@ public readonly record struct AdamSettings(
 /// <param name="Dampening">Dampening of the momentum buffer's gradient term, finite and &gt;= 0.</param>
 /// <param name="WeightDecay">L2 term added to the gradient, &gt;= 0.</param>
 /// <param name="Nesterov">Nesterov momentum (needs momentum &gt; 0 and dampening 0, as in PyTorch).</param>
-/// <param name="L1">L1 regularization strength, &gt;= 0.</param>
-/// <param name="L2">L2 regularization strength, &gt;= 0.</param>
 public readonly record struct SgdSettings(
-    double Lr, double Momentum = 0, double Dampening = 0, double WeightDecay = 0, bool Nesterov = false, double L1 = 0, double L2 = 0)
+    double Lr, double Momentum = 0, double Dampening = 0, double WeightDecay = 0, bool Nesterov = false)
 {
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first bad value.</summary>
     public void Validate(string op)
@@ -47,8 +41,6 @@ public readonly record struct SgdSettings(
         Check.Hyper(op, "momentum", Momentum, 0);
         Check.Hyper(op, "dampening", Dampening, 0);
         Check.Hyper(op, "weight_decay", WeightDecay, 0);
-        Check.Hyper(op, "l1", L1, 0);
-        Check.Hyper(op, "l2", L2, 0);
         if (Nesterov && (Momentum <= 0 || Dampening != 0))
             throw new ArgumentException($"{op}: Nesterov momentum requires a momentum > 0 and zero dampening.", nameof(Nesterov));
     }

@@ -11,7 +11,11 @@ namespace Gpu.Runtime;
 /// </summary>
 public abstract class PointwiseLoss
 {
-    private protected PointwiseLoss(string name) => Name = name;
+    private protected PointwiseLoss(string name)
+    {
+        Name = name;
+        BackwardName = name + "Backward";
+    }
 
     /// <summary>torch.nn.MSELoss's term <c>(x - y)^2</c>.</summary>
     public static PointwiseLoss SquaredError { get; } = new Of<SquaredErrorTerm>("MseLoss", default);
@@ -21,6 +25,9 @@ public abstract class PointwiseLoss
 
     /// <summary>The op's name in errors, e.g. "MseLoss".</summary>
     public string Name { get; }
+
+    /// <summary>The backward op's name in errors, made once (a training step allocates nothing).</summary>
+    internal string BackwardName { get; }
 
     internal abstract void Sum(Backend backend, Tensor input, Tensor target, Tensor output, int n, float scale);
 

@@ -188,20 +188,32 @@ public sealed class CliTests : IDisposable
             Assert.True(e.GetProperty("loss").GetDouble() > 0);
             Assert.True(e.GetProperty("val_loss").GetDouble() > 0);
             Assert.True(e.GetProperty("seconds").GetDouble() > 0);
+            Assert.Equal(1e-3, e.GetProperty("lr").GetDouble());
+            Assert.True(e.GetProperty("grad_norm").GetDouble() > 0);
         });
-        Assert.Equal(epochs[^1].GetProperty("loss").GetDouble(), r.GetProperty("final_loss").GetDouble());
-        Assert.True(r.GetProperty("final_val_loss").GetDouble() > 0);
+        var outcome = r.GetProperty("result");
+        Assert.Equal(epochs[^1].GetProperty("loss").GetDouble(), outcome.GetProperty("final_loss").GetDouble());
+        Assert.True(outcome.GetProperty("final_val_loss").GetDouble() > 0);
+        Assert.InRange(outcome.GetProperty("best_epoch").GetInt32(), 0, 4);
+        Assert.False(outcome.GetProperty("stopped_early").GetBoolean());
         foreach (var key in new[] { "train_seconds", "steps_per_second", "samples_per_second", "achieved_gflops" })
-            Assert.True(r.GetProperty(key).GetDouble() > 0, key);
-        Assert.Equal(JsonValueKind.Null, r.GetProperty("energy_joules").ValueKind);
-        Assert.Equal(JsonValueKind.Null, r.GetProperty("energy_source").ValueKind);
+            Assert.True(r.GetProperty("throughput").GetProperty(key).GetDouble() > 0, key);
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("energy").GetProperty("joules").ValueKind);
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("energy").GetProperty("source").ValueKind);
+        var training = r.GetProperty("training");
+        Assert.Equal("mse", training.GetProperty("loss").GetString());
+        Assert.Equal("adam", training.GetProperty("optimizer").GetString());
+        Assert.Equal(1e-3, training.GetProperty("optimizer_options").GetProperty("lr").GetDouble());
+        Assert.Equal(1, training.GetProperty("accumulate").GetInt32());
+        Assert.Equal(JsonValueKind.Null, training.GetProperty("lr_schedule").ValueKind);
+        Assert.Equal(1, r.GetProperty("ranks").GetProperty("world_size").GetInt32());
 
         // Without validation data, val_loss is null.
         string train = WriteCsv("train.csv", 40, 4);
         Assert.Equal(0, Run("train", "--device", "cpu", "--data", train, "--epochs", "2", "--report", report).Code);
         using var noVal = JsonDocument.Parse(File.ReadAllText(report));
         Assert.Equal(JsonValueKind.Null, noVal.RootElement.GetProperty("epochs")[0].GetProperty("val_loss").ValueKind);
-        Assert.Equal(JsonValueKind.Null, noVal.RootElement.GetProperty("final_val_loss").ValueKind);
+        Assert.Equal(JsonValueKind.Null, noVal.RootElement.GetProperty("result").GetProperty("final_val_loss").ValueKind);
 
         // The data: the file's bytes, the load time, and where the rows stayed (the CPU keeps them
         // in host memory by default; a limit large enough puts them on the device).

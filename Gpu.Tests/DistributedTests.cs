@@ -70,7 +70,7 @@ public sealed class DistributedTests : IDisposable
         Assert.True(job.Code == 0, $"mpiexec.mpich exited {job.Code}: {job.Err}");
         AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), 2);
         using var report = JsonDocument.Parse(File.ReadAllText(PathOf("n.json")));
-        Assert.StartsWith("MPICH", report.RootElement.GetProperty("mpi").GetString());
+        Assert.StartsWith("MPICH", report.RootElement.GetProperty("ranks").GetProperty("mpi").GetString());
     }
 
     [SkippableFact]
@@ -152,8 +152,8 @@ public sealed class DistributedTests : IDisposable
     {
         using var one = JsonDocument.Parse(File.ReadAllText(oneReport));
         using var job = JsonDocument.Parse(File.ReadAllText(jobReport));
-        Assert.Equal(ranks, job.RootElement.GetProperty("world_size").GetInt32());
-        Assert.Equal(ranks, job.RootElement.GetProperty("rank_devices").GetArrayLength());
+        Assert.Equal(ranks, job.RootElement.GetProperty("ranks").GetProperty("world_size").GetInt32());
+        Assert.Equal(ranks, job.RootElement.GetProperty("ranks").GetProperty("devices").GetArrayLength());
         var a = one.RootElement.GetProperty("epochs").EnumerateArray().ToList();
         var b = job.RootElement.GetProperty("epochs").EnumerateArray().ToList();
         Assert.Equal(a.Count, b.Count);

@@ -53,7 +53,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
 
         Assert.Equal(n, next);
 
-        var h = new Gpu.Kernels.AdamParameters
+        var h = new Gpu.Kernels.AdamRule
         {
             Lr = 1e-3f, Beta1 = 0.9f, OneMinusBeta1 = 0.1f, Beta2 = 0.999f, OneMinusBeta2 = 0.001f, Eps = 1e-8f,
             WeightDecay = 0.01f, StepSize = 1e-2f, BiasCorrection2Sqrt = 0.0447f,
@@ -65,7 +65,7 @@ public sealed class ElementwiseTests(DeviceFixture devices)
             var m = Numerics.Random(n, 2, 0.1f);
             var v = Numerics.Random(n, 4, 0.1f).Select(Math.Abs).ToArray();
             foreach (var (start, count) in split)
-                Gpu.Runtime.Backends.Host.HostOps.Adam(p.AsSpan(start, count), g.AsSpan(start, count), m.AsSpan(start, count), v.AsSpan(start, count), [], h);
+                Gpu.Runtime.Backends.Host.HostOps.OptimizerStep(h, p.AsSpan(start, count), g.AsSpan(start, count), m.AsSpan(start, count), v.AsSpan(start, count), []);
             return p;
         }
 

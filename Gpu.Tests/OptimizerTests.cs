@@ -70,7 +70,7 @@ public sealed class OptimizerTests(DeviceFixture devices)
     [InlineData("host", true, true, 0.01, 0.1)]
     [InlineData("host", false, true, 0.02, 0.0)]
     [InlineData("cuda", true, true, 0.01, 0.1)]
-    public void AdamWithRegularizationMatchesReference(string profile, bool decoupled, bool amsgrad, double l1, double l2)
+    public void AdamAfterThePenaltyGradientMatchesReference(string profile, bool decoupled, bool amsgrad, double l1, double l2)
     {
         var device = devices.Get(profile);
         const int n = 1025;
@@ -81,12 +81,13 @@ public sealed class OptimizerTests(DeviceFixture devices)
         using var m = device.Zeros(n);
         using var v = device.Zeros(n);
         using var vmax = device.Zeros(n);
-        var settings = new AdamSettings(3e-3, 0.85, 0.995, 1e-7, 0.05, decoupled, amsgrad, l1, l2);
+        var settings = new AdamSettings(3e-3, 0.85, 0.995, 1e-7, 0.05, decoupled, amsgrad);
         for (int step = 1; step <= 4; step++)
         {
             var grad = Numerics.Random(n, 30 + step);
             reference.Step(grad);
             g.CopyFrom(grad);
+            Ops.AddRegularizationGradient(p, g, (float)l1, (float)l2);
             Ops.AdamStep(p, g, m, v, amsgrad ? vmax : null, step, settings);
         }
 
@@ -100,7 +101,7 @@ public sealed class OptimizerTests(DeviceFixture devices)
     [InlineData("host", 0.0, 0.0, false, 0.0, 0.0)]
     [InlineData("host", 0.9, 0.0, true, 0.01, 0.2)]
     [InlineData("host", 0.5, 0.5, false, 0.0, 0.05)]
-    public void SgdWithRegularizationMatchesReference(string profile, double momentum, double dampening, bool nesterov, double l1, double l2)
+    public void SgdAfterThePenaltyGradientMatchesReference(string profile, double momentum, double dampening, bool nesterov, double l1, double l2)
     {
         var device = devices.Get(profile);
         const int n = 33;
@@ -109,12 +110,13 @@ public sealed class OptimizerTests(DeviceFixture devices)
         using var p = device.FromArray(p0, n);
         using var g = device.Zeros(n);
         using var buffer = device.Zeros(n);
-        var settings = new SgdSettings(0.1, momentum, dampening, 0.001, nesterov, l1, l2);
+        var settings = new SgdSettings(0.1, momentum, dampening, 0.001, nesterov);
         for (int step = 1; step <= 4; step++)
         {
             var grad = Numerics.Random(n, 50 + step);
             reference.Step(grad);
             g.CopyFrom(grad);
+            Ops.AddRegularizationGradient(p, g, (float)l1, (float)l2);
             Ops.SgdStep(p, g, buffer, step == 1, settings);
         }
 

@@ -69,8 +69,9 @@ public sealed class TrainerTests(DeviceFixture devices) : IDisposable
         using (var loss = new MSELoss())
         using (var optimizer = new AdamW(model.Parameters(), new AdamWOptions(Lr: 1e-2, Amsgrad: true)))
         {
-            new Trainer(model, loss, optimizer, options with { Epochs = 3 }).Fit(train, validation);
-            TrainingCheckpoint.Save(checkpoint, model, optimizer, epochsCompleted: 3, info);
+            var trainer = new Trainer(model, loss, optimizer, options with { Epochs = 3 });
+            trainer.Fit(train, validation);
+            TrainingCheckpoint.Save(checkpoint, model, optimizer, trainer.State(3), info);
         }
 
         using var resumed = TrainingCheckpoint.Load(checkpoint, device);
@@ -144,9 +145,9 @@ public sealed class TrainerTests(DeviceFixture devices) : IDisposable
         {
             using var model = Sequential.Mlp(10, [20], 1).To(device, 0);
             using var loss = new MSELoss();
-            using var optimizer = new SGD(model.Parameters(), new SGDOptions(Lr: 0, L2: l2));
+            using var optimizer = new SGD(model.Parameters(), new SGDOptions(Lr: 0));
             var weights = model.StateDict().Values.SelectMany(v => v).Sum(v => (double)v * v);
-            double reported = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: 1)).Fit(data).Epochs[0].Loss;
+            double reported = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: 1, L2: l2)).Fit(data).Epochs[0].Loss;
             return reported - l2 * weights;
         }
 

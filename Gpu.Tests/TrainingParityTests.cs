@@ -71,8 +71,10 @@ public sealed class TrainingParityTests(DeviceFixture devices)
         ModelFile.LoadWeights(Fixture.PathOf($"{name}_init.safetensors"), model);
         using var loss = Loss.FromName(c.GetProperty("loss").GetString()!);
         using var optimizer = CreateOptimizer(c, model.Parameters());
+        // The L1/L2 penalties PyTorch added to the loss (fixtures of make_layer_fixtures.py).
+        double l1 = c.TryGetProperty("l1", out var p1) ? p1.GetDouble() : 0, l2 = c.TryGetProperty("l2", out var p2) ? p2.GetDouble() : 0;
         var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(
-            Epochs: epochs ?? c.GetProperty("epochs").GetInt32(), BatchSize: c.GetProperty("batch_size").GetInt32(), Shuffle: false));
+            Epochs: epochs ?? c.GetProperty("epochs").GetInt32(), BatchSize: c.GetProperty("batch_size").GetInt32(), Shuffle: false, L1: l1, L2: l2));
         var history = trainer.Fit(train, validation);
 
         var expected = File.ReadAllLines(Fixture.PathOf($"{name}_losses.csv")).Skip(1)
@@ -111,13 +113,11 @@ public sealed class TrainingParityTests(DeviceFixture devices)
         var o = c.GetProperty("options");
         double Get(string key, double fallback) => o.TryGetProperty(key, out var v) ? v.GetDouble() : fallback;
         bool amsgrad = o.TryGetProperty("amsgrad", out var a) && a.GetBoolean();
-        // The L1/L2 penalties PyTorch added to the loss (fixtures of make_layer_fixtures.py).
-        double l1 = c.TryGetProperty("l1", out var p1) ? p1.GetDouble() : 0, l2 = c.TryGetProperty("l2", out var p2) ? p2.GetDouble() : 0;
         return c.GetProperty("optimizer").GetString() switch
         {
-            "adam" => new Adam(parameters, new AdamOptions(Lr: Get("lr", 1e-3), WeightDecay: Get("weight_decay", 0), Amsgrad: amsgrad, L1: l1, L2: l2)),
-            "adamw" => new AdamW(parameters, new AdamWOptions(Lr: Get("lr", 1e-3), WeightDecay: Get("weight_decay", 0.01), Amsgrad: amsgrad, L1: l1, L2: l2)),
-            _ => new SGD(parameters, new SGDOptions(Lr: Get("lr", 1e-3), Momentum: Get("momentum", 0), L1: l1, L2: l2)),
+            "adam" => new Adam(parameters, new AdamOptions(Lr: Get("lr", 1e-3), WeightDecay: Get("weight_decay", 0), Amsgrad: amsgrad)),
+            "adamw" => new AdamW(parameters, new AdamWOptions(Lr: Get("lr", 1e-3), WeightDecay: Get("weight_decay", 0.01), Amsgrad: amsgrad)),
+            _ => new SGD(parameters, new SGDOptions(Lr: Get("lr", 1e-3), Momentum: Get("momentum", 0))),
         };
     }
 }

@@ -12,7 +12,15 @@ namespace Gpu.Training;
 /// host memory and each batch is copied over as the step needs it, with the same numbers. Null: half
 /// a GPU's memory, and 0 on the CPU (whose device memory is host memory, so a copy would only double it).
 /// </param>
-public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Shuffle = true, int Seed = 0, int? Patience = null, double MinDelta = 0, long? DeviceDataLimit = null)
+/// <param name="Accumulate">Batches per optimizer step (gradient accumulation): K batches of B rows step as one batch of K B rows; an epoch's last step may take fewer.</param>
+/// <param name="ClipGradNorm">torch.nn.utils.clip_grad_norm_'s max_norm, applied to the complete gradient before each step; null: off.</param>
+/// <param name="ClipGradValue">torch.nn.utils.clip_grad_value_'s clip_value, applied after any norm clipping; null: off.</param>
+/// <param name="L1">L1 penalty <c>l1 * sum |w|</c> added to the loss (its gradient to every step's gradient).</param>
+/// <param name="L2">L2 penalty <c>l2 * sum w^2</c> added to the loss.</param>
+/// <param name="Schedule">The learning-rate schedule, evaluated before every optimizer step; null: the optimizer's rate is left alone.</param>
+public sealed record TrainerOptions(
+    int Epochs = 100, int BatchSize = 0, bool Shuffle = true, int Seed = 0, int? Patience = null, double MinDelta = 0, long? DeviceDataLimit = null,
+    int Accumulate = 1, double? ClipGradNorm = null, double? ClipGradValue = null, double L1 = 0, double L2 = 0, LrSchedule? Schedule = null)
 {
     public void Validate()
     {
@@ -26,6 +34,16 @@ public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Sh
             throw new ArgumentOutOfRangeException(nameof(MinDelta), MinDelta, "MinDelta must be a finite number >= 0.");
         if (DeviceDataLimit is < 0)
             throw new ArgumentOutOfRangeException(nameof(DeviceDataLimit), DeviceDataLimit, "DeviceDataLimit must be 0 or more bytes.");
+        if (Accumulate < 1)
+            throw new ArgumentOutOfRangeException(nameof(Accumulate), Accumulate, "Accumulate must be at least 1 batch per optimizer step.");
+        if (ClipGradNorm is { } norm && !(double.IsFinite(norm) && norm > 0))
+            throw new ArgumentOutOfRangeException(nameof(ClipGradNorm), norm, "ClipGradNorm must be a finite number > 0.");
+        if (ClipGradValue is { } value && !(double.IsFinite(value) && value > 0))
+            throw new ArgumentOutOfRangeException(nameof(ClipGradValue), value, "ClipGradValue must be a finite number > 0.");
+        if (!(double.IsFinite(L1) && L1 >= 0))
+            throw new ArgumentOutOfRangeException(nameof(L1), L1, "L1 must be a finite number >= 0.");
+        if (!(double.IsFinite(L2) && L2 >= 0))
+            throw new ArgumentOutOfRangeException(nameof(L2), L2, "L2 must be a finite number >= 0.");
     }
 }
 
@@ -37,7 +55,29 @@ public sealed record TrainerOptions(int Epochs = 100, int BatchSize = 0, bool Sh
 /// <param name="Steps">Optimizer steps taken in the epoch.</param>
 /// <param name="Samples">Training rows processed in the epoch.</param>
 /// <param name="ValAccuracy">Fraction of validation rows classified correctly (ce and bce losses), or null.</param>
-public sealed record EpochResult(int Epoch, double Loss, double? ValLoss, double Seconds, int Steps, int Samples, double? ValAccuracy = null);
+/// <param name="LearningRate">The learning rate of the epoch's last optimizer step.</param>
+/// <param name="GradNorm">The total 2-norm of the complete gradient at the epoch's last step, before clipping.</param>
+public sealed record EpochResult(
+    int Epoch, double Loss, double? ValLoss, double Seconds, int Steps, int Samples, double? ValAccuracy = null, double LearningRate = 0, double GradNorm = 0);
+
+/// <summary>
+/// What a training checkpoint holds besides weights and optimizer state, so that a resumed run
+/// continues exactly as the straight one would: the epochs done, the early-stopping record, the
+/// schedule's state, and the options that shape the steps to come.
+/// </summary>
+/// <param name="EpochsCompleted">Epochs completed.</param>
+/// <param name="EarlyStopping">The early-stopping record.</param>
+/// <param name="Accumulate">Batches per optimizer step: it fixes the steps per epoch, which schedules count.
+/// Accumulation never spans epochs, so an epoch's end is always a step's end: there is no partial step to save.</param>
+/// <param name="ClipGradNorm">Gradient clipping by total norm, or null.</param>
+/// <param name="ClipGradValue">Gradient clipping by value, or null.</param>
+/// <param name="L1">L1 penalty.</param>
+/// <param name="L2">L2 penalty.</param>
+/// <param name="Schedule">The schedule in the call grammar, or null for none.</param>
+/// <param name="ScheduleState">What the schedule learnt from the losses (JSON), or null.</param>
+public sealed record TrainingState(
+    int EpochsCompleted, EarlyStoppingState EarlyStopping, int Accumulate = 1, double? ClipGradNorm = null, double? ClipGradValue = null,
+    double L1 = 0, double L2 = 0, string? Schedule = null, string? ScheduleState = null);
 
 /// <summary>
 /// Early stopping's record: the best monitored loss so far, the epochs since it, and its epoch.

@@ -80,9 +80,18 @@ internal abstract class Backend : IDisposable
     public abstract void PointwiseLossBackward<TLoss>(TLoss loss, Tensor input, Tensor target, Tensor grad, int n, float scale)
         where TLoss : unmanaged, IPointwiseLoss;
 
-    public abstract void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h);
+    /// <summary>One step of an optimizer rule over flat parameters, gradients and up to three states (null where unused).</summary>
+    public abstract void OptimizerStep<TRule>(TRule rule, Tensor p, Tensor g, Tensor? s0, Tensor? s1, Tensor? s2)
+        where TRule : unmanaged, IOptimizerRule;
 
-    public abstract void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h);
+    /// <summary><c>g += l1 sign(p) + 2 l2 p</c>.</summary>
+    public abstract void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2);
+
+    /// <summary><c>g *= min(maxNorm / (sqrt(sumOfSquares[0]) + 1e-6), 1)</c>, reading the sum where it lies.</summary>
+    public abstract void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm);
+
+    /// <summary><c>g = clamp(g, -limit, limit)</c>.</summary>
+    public abstract void Clamp(Tensor g, float limit);
 
     /// <summary>y (B, out, OH, OW) = conv2d(x, w) + bias (then ReLU when <paramref name="relu"/>), each backend in the way that measures fastest on it.</summary>
     public abstract void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu);

@@ -141,16 +141,28 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         HostElementwise.For(n, new PointwiseBackwardOp<TLoss>(loss, input, target, grad, scale));
     }
 
-    public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
+    public override void OptimizerStep<TRule>(TRule rule, Tensor p, Tensor g, Tensor? s0, Tensor? s1, Tensor? s2)
     {
         Begin();
-        HostElementwise.For(p.Length, new AdamOp(p, g, m, v, vmax, h));
+        HostElementwise.For(p.Length, new OptimizerStepOp<TRule>(rule, p, g, s0, s1, s2));
     }
 
-    public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
+    public override void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2)
     {
         Begin();
-        HostElementwise.For(p.Length, new SgdOp(p, g, buffer, h));
+        HostElementwise.For(g.Length, new PenaltyOp(g, p, l1, l2));
+    }
+
+    public override void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm)
+    {
+        Begin();
+        HostElementwise.For(g.Length, new ScaleOp(g, GradientKernels.ClipCoefficient(sumOfSquares.HostSpan[0], maxNorm)));
+    }
+
+    public override void Clamp(Tensor g, float limit)
+    {
+        Begin();
+        HostElementwise.For(g.Length, new ClampOp(g, limit));
     }
 
     public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu)
@@ -246,16 +258,26 @@ internal sealed unsafe class HostBackend(Device device) : Backend
             HostOps.PointwiseBackward(loss, input.HostSpan.Slice(start, count), target.HostSpan.Slice(start, count), grad.HostSpan.Slice(start, count), scale);
     }
 
-    private readonly struct AdamOp(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h) : IRangeOp
+    private readonly struct OptimizerStepOp<TRule>(TRule rule, Tensor p, Tensor g, Tensor? s0, Tensor? s1, Tensor? s2) : IRangeOp
+        where TRule : unmanaged, IOptimizerRule
     {
-        public void Run(int start, int count) => HostOps.Adam(
-            p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), m.HostSpan.Slice(start, count), v.HostSpan.Slice(start, count),
-            vmax is null ? [] : vmax.HostSpan.Slice(start, count), h);
+        public void Run(int start, int count) => HostOps.OptimizerStep(
+            rule, p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count),
+            s0 is null ? [] : s0.HostSpan.Slice(start, count), s1 is null ? [] : s1.HostSpan.Slice(start, count), s2 is null ? [] : s2.HostSpan.Slice(start, count));
     }
 
-    private readonly struct SgdOp(Tensor p, Tensor g, Tensor? buffer, SgdParameters h) : IRangeOp
+    private readonly struct PenaltyOp(Tensor g, Tensor p, float l1, float l2) : IRangeOp
     {
-        public void Run(int start, int count) =>
-            HostOps.Sgd(p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count), buffer is null ? [] : buffer.HostSpan.Slice(start, count), h);
+        public void Run(int start, int count) => HostOps.AddPenalty(g.HostSpan.Slice(start, count), p.HostSpan.Slice(start, count), l1, l2);
+    }
+
+    private readonly struct ScaleOp(Tensor g, float factor) : IRangeOp
+    {
+        public void Run(int start, int count) => HostOps.Scale(g.HostSpan.Slice(start, count), factor);
+    }
+
+    private readonly struct ClampOp(Tensor g, float limit) : IRangeOp
+    {
+        public void Run(int start, int count) => HostOps.Clamp(g.HostSpan.Slice(start, count), limit);
     }
 }

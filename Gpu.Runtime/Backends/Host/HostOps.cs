@@ -191,70 +191,45 @@ internal static unsafe class HostOps
         return sum;
     }
 
+    /// <summary>One optimizer step over a piece of the flat buffers: the rule's vector form, then its scalar form for the rest.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Adam(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vmax, AdamParameters h)
+    public static void OptimizerStep<TRule>(TRule rule, Span<float> p, ReadOnlySpan<float> g, Span<float> s0, Span<float> s1, Span<float> s2)
+        where TRule : unmanaged, IOptimizerRule
+    {
+        int i = rule.UpdateVectors(p, g, s0, s1, s2);
+        float unused0 = 0f, unused1 = 0f, unused2 = 0f;
+        for (; i < p.Length; i++)
+        {
+            rule.Update(ref p[i], g[i], ref s0.IsEmpty ? ref unused0 : ref s0[i], ref s1.IsEmpty ? ref unused1 : ref s1[i],
+                ref s2.IsEmpty ? ref unused2 : ref s2[i]);
+        }
+    }
+
+    /// <summary><c>g += l1 sign(p) + 2 l2 p</c>, as <see cref="GradientKernels.Penalty"/> computes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddPenalty(Span<float> g, ReadOnlySpan<float> p, float l1, float l2)
+    {
+        for (int i = 0; i < g.Length; i++)
+            g[i] += GradientKernels.Penalty(p[i], l1, l2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scale(Span<float> g, float factor)
     {
         int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var beta1 = new Vector<float>(h.Beta1);
-            var oneMinusBeta1 = new Vector<float>(h.OneMinusBeta1);
-            var beta2 = new Vector<float>(h.Beta2);
-            var oneMinusBeta2 = new Vector<float>(h.OneMinusBeta2);
-            var decay = new Vector<float>(h.WeightDecay);
-            var shrink = new Vector<float>(1f - h.Lr * h.WeightDecay);
-            var bc2 = new Vector<float>(h.BiasCorrection2Sqrt);
-            var eps = new Vector<float>(h.Eps);
-            var stepSize = new Vector<float>(h.StepSize);
-            ref float ps = ref MemoryMarshal.GetReference(p);
-            ref float gs = ref MemoryMarshal.GetReference(g);
-            ref float ms = ref MemoryMarshal.GetReference(m);
-            ref float vs = ref MemoryMarshal.GetReference(v);
-            ref float vmaxs = ref MemoryMarshal.GetReference(vmax);
-            for (; i + Width <= p.Length; i += Width)
-            {
-                nuint at = (nuint)i;
-                var param = Vector.LoadUnsafe(ref ps, at);
-                var grad = Vector.LoadUnsafe(ref gs, at) + Regularization(param, h.L1, h.L2);
-                if (h.Decoupled != 0)
-                    param *= shrink;
-                else
-                    grad += decay * param;
-                var mi = beta1 * Vector.LoadUnsafe(ref ms, at) + oneMinusBeta1 * grad;
-                var vi = beta2 * Vector.LoadUnsafe(ref vs, at) + oneMinusBeta2 * grad * grad;
-                mi.StoreUnsafe(ref ms, at);
-                vi.StoreUnsafe(ref vs, at);
-                if (h.Amsgrad != 0)
-                {
-                    vi = Vector.Max(Vector.LoadUnsafe(ref vmaxs, at), vi);
-                    vi.StoreUnsafe(ref vmaxs, at);
-                }
-
-                var denom = Vector.SquareRoot(vi) / bc2 + eps;
-                (param - stepSize * (mi / denom)).StoreUnsafe(ref ps, at);
-            }
-        }
-
-        float unused = 0f;
-        for (; i < p.Length; i++)
-            OptimizerKernels.AdamUpdate(ref p[i], g[i], ref m[i], ref v[i], ref vmax.IsEmpty ? ref unused : ref vmax[i], h);
+        var f = new Vector<float>(factor);
+        ref float gs = ref MemoryMarshal.GetReference(g);
+        for (; i + Width <= g.Length; i += Width)
+            (Vector.LoadUnsafe(ref gs, (nuint)i) * f).StoreUnsafe(ref gs, (nuint)i);
+        for (; i < g.Length; i++)
+            g[i] *= factor;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Sgd(Span<float> p, ReadOnlySpan<float> g, Span<float> buffer, SgdParameters h)
+    public static void Clamp(Span<float> g, float limit)
     {
-        float unused = 0f;
-        for (int i = 0; i < p.Length; i++)
-            OptimizerKernels.SgdUpdate(ref p[i], g[i], ref buffer.IsEmpty ? ref unused : ref buffer[i], h);
-    }
-
-    private static Vector<float> Regularization(Vector<float> w, float l1, float l2)
-    {
-        if (l1 == 0f && l2 == 0f)
-            return Vector<float>.Zero;
-        var sign = Vector.ConditionalSelect(Vector.GreaterThan(w, Vector<float>.Zero), Vector<float>.One,
-            Vector.ConditionalSelect(Vector.LessThan(w, Vector<float>.Zero), -Vector<float>.One, Vector<float>.Zero));
-        return new Vector<float>(l1) * sign + new Vector<float>(2f * l2) * w;
+        for (int i = 0; i < g.Length; i++)
+            g[i] = GradientKernels.Clamp(g[i], limit);
     }
 
     // sum_j exp(row[j] - max) with max the row maximum: the stable softmax denominator.

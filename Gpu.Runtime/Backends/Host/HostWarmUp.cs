@@ -100,6 +100,6 @@ internal static class HostWarmUp
         HostOps.ColumnSums(x, y, 8, 8, accumulate: false);
         HostOps.PointwiseSum(default(SquaredErrorTerm), x, y);
         HostOps.PointwiseBackward(default(SquaredErrorTerm), x, y, z, 1f);
-        HostOps.Adam(x, y, z, w, w, new AdamParameters { Lr = 1e-3f, Beta1 = 0.9f, OneMinusBeta1 = 0.1f, Beta2 = 0.999f, OneMinusBeta2 = 0.001f, Eps = 1e-8f, StepSize = 1e-3f, BiasCorrection2Sqrt = 1f });
+        HostOps.OptimizerStep(new AdamRule { Lr = 1e-3f, Beta1 = 0.9f, OneMinusBeta1 = 0.1f, Beta2 = 0.999f, OneMinusBeta2 = 0.001f, Eps = 1e-8f, StepSize = 1e-3f, BiasCorrection2Sqrt = 1f }, x, y, z, w, []);
     }
 }

@@ -209,16 +209,29 @@ internal sealed class KernelBackend : Backend
         kernels.Launch(LossKernels.PointwiseBackward<TLoss>, Stream, threads, input.Flat, target.Flat, grad.Flat, loss, scale, n, threads);
     }
 
-    public override void Adam(Tensor p, Tensor g, Tensor m, Tensor v, Tensor? vmax, AdamParameters h)
+    public override void OptimizerStep<TRule>(TRule rule, Tensor p, Tensor g, Tensor? s0, Tensor? s1, Tensor? s2)
     {
+        // The gradient stands in for states the rule's configuration does not use: never written.
         int n = p.Length, threads = geometry.Threads(n);
-        kernels.Launch(OptimizerKernels.Adam, Stream, threads, p.Flat, g.Flat, m.Flat, v.Flat, (vmax ?? v).Flat, h, n, threads); // v stands in when amsgrad is off: never touched
+        kernels.Launch(OptimizerKernels.Step<TRule>, Stream, threads, p.Flat, g.Flat, (s0 ?? g).Flat, (s1 ?? g).Flat, (s2 ?? g).Flat, rule, n, threads);
     }
 
-    public override void Sgd(Tensor p, Tensor g, Tensor? buffer, SgdParameters h)
+    public override void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2)
     {
-        int n = p.Length, threads = geometry.Threads(n);
-        kernels.Launch(OptimizerKernels.Sgd, Stream, threads, p.Flat, g.Flat, (buffer ?? g).Flat, h, n, threads); // g stands in without momentum: never touched
+        int n = g.Length, threads = geometry.Threads(n);
+        kernels.Launch(GradientKernels.AddPenalty, Stream, threads, g.Flat, p.Flat, l1, l2, n, threads);
+    }
+
+    public override void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm)
+    {
+        int n = g.Length, threads = geometry.Threads(n);
+        kernels.Launch(GradientKernels.ClipByNorm, Stream, threads, g.Flat, sumOfSquares.Flat, maxNorm, n, threads);
+    }
+
+    public override void Clamp(Tensor g, float limit)
+    {
+        int n = g.Length, threads = geometry.Threads(n);
+        kernels.Launch(GradientKernels.Clamp, Stream, threads, g.Flat, limit, n, threads);
     }
 
     // Conv2d for the whole batch at once: one patch matrix (B P, K), one large product (cuBLAS on
