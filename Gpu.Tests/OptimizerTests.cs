@@ -50,6 +50,12 @@ public sealed class OptimizerTests(DeviceFixture devices)
                 var s = new SgdSettings(Get("lr", 0), Get("momentum", 0), Get("dampening", 0), Get("weight_decay", 0), Flag("nesterov"));
                 Ops.SgdStep(p, g, m, step == 1, s);
             }
+            else if (optimizer == "RMSprop")
+            {
+                // square_avg, momentum_buffer and grad_avg, each starting at zero.
+                var s = new RmsPropSettings(Get("lr", 1e-2), Get("alpha", 0.99), Get("eps", 1e-8), Get("weight_decay", 0), Get("momentum", 0), Flag("centered"));
+                Ops.RmsPropStep(p, g, m, v, vmax, s);
+            }
             else
             {
                 var betas = settings.TryGetProperty("betas", out var b) ? b.EnumerateArray().Select(e => e.GetDouble()).ToArray() : [0.9, 0.999];

@@ -25,6 +25,10 @@ CASES = [
     ("sgd_momentum", torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
     ("sgd_nesterov_wd", torch.optim.SGD, dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
     ("sgd_dampening", torch.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.3)),
+    ("rmsprop_default", torch.optim.RMSprop, dict(lr=1e-2)),
+    ("rmsprop_momentum", torch.optim.RMSprop, dict(lr=5e-3, alpha=0.9, momentum=0.8)),
+    ("rmsprop_centered", torch.optim.RMSprop, dict(lr=1e-2, centered=True)),
+    ("rmsprop_centered_momentum_wd", torch.optim.RMSprop, dict(lr=2e-3, alpha=0.95, eps=1e-6, weight_decay=0.05, momentum=0.5, centered=True)),
 ]
 
 out = {"torch_version": torch.__version__, "initial": P0, "gradients": GRADS, "cases": []}
