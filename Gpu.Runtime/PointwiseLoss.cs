@@ -23,6 +23,12 @@ public abstract class PointwiseLoss
     /// <summary>torch.nn.BCEWithLogitsLoss's term on logits x, in the stable form <c>max(x, 0) - x y + log(1 + exp(-|x|))</c>.</summary>
     public static PointwiseLoss BceWithLogits { get; } = new Of<BceWithLogitsTerm>("BceWithLogitsLoss", default);
 
+    /// <summary>torch.nn.HuberLoss's term: <c>0.5 d^2</c> for |d| &lt; delta, else <c>delta (|d| - 0.5 delta)</c>, with d = x - y and delta &gt; 0.</summary>
+    public static PointwiseLoss Huber(float delta) =>
+        float.IsFinite(delta) && delta > 0
+            ? new Of<HuberTerm>("HuberLoss", new HuberTerm { Delta = delta })
+            : throw new ArgumentOutOfRangeException(nameof(delta), delta, "HuberLoss: delta must be a finite number > 0.");
+
     /// <summary>The op's name in errors, e.g. "MseLoss".</summary>
     public string Name { get; }
 

@@ -188,3 +188,61 @@ public sealed class LossTests(DeviceFixture devices)
         Numerics.AssertClose(expected, penalty.Item(), 1e-6, 1e-5, "penalty");
     }
 }
+
+/// <summary>
+/// The pointwise losses (MSE, BCE with logits, Huber at three deltas) against torch.nn.functional
+/// (Fixtures/make_loss_fixtures.py): mean, sum and unreduced values and the input gradients, on every
+/// device profile, with differences exactly at delta where Huber changes form.
+/// </summary>
+[Collection(DeviceCollection.Name)]
+public sealed class PointwiseLossTests(DeviceFixture devices)
+{
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        using var doc = Fixture.Json("losses.json");
+        foreach (var profile in (string[])["host", "fast", "gpulike", .. Profiles.Gpus])
+            foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+                data.Add(profile, c.GetProperty("name").GetString()!);
+        return data;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void MatchesTorch(string profile, string name)
+    {
+        var device = devices.Get(profile);
+        using var doc = Fixture.Json("losses.json");
+        var c = doc.RootElement.GetProperty("cases").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+        var loss = name switch
+        {
+            "mse" => PointwiseLoss.SquaredError,
+            "bce" => PointwiseLoss.BceWithLogits,
+            _ => PointwiseLoss.Huber(float.Parse(name.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        var x = Fixture.Floats(c.GetProperty("input"));
+        int n = x.Length;
+        using var input = device.FromArray(x, n, 1);
+        using var target = device.FromArray(Fixture.Floats(c.GetProperty("target")), n, 1);
+        using var value = device.Zeros();
+        using var each = device.Zeros(n, 1);
+        using var grad = device.Zeros(n, 1);
+        foreach (var (reduction, key) in new[] { (Reduction.Mean, "mean"), (Reduction.Sum, "sum") })
+        {
+            Ops.PointwiseLoss(loss, input, target, value, reduction);
+            Numerics.AssertClose(c.GetProperty(key).GetDouble(), value.Item(), 1e-6, 1e-5, $"{name} {key} on {profile}");
+            Ops.PointwiseLossBackward(loss, input, target, grad, reduction);
+            Numerics.AssertClose(Fixture.Floats(c.GetProperty($"grad_{key}")), grad.ToArray(), 1e-7, 1e-5, $"{name} gradient ({key}) on {profile}");
+        }
+
+        Ops.PointwiseLoss(loss, input, target, each, Reduction.None);
+        Numerics.AssertClose(Fixture.Floats(c.GetProperty("none")), each.ToArray(), 1e-6, 1e-5, $"{name} none on {profile}");
+    }
+
+    [Fact]
+    public void HuberNeedsAPositiveDelta()
+    {
+        Assert.Contains("delta must be a finite number > 0", Assert.Throws<ArgumentOutOfRangeException>(() => PointwiseLoss.Huber(0)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => PointwiseLoss.Huber(float.NaN));
+    }
+}
