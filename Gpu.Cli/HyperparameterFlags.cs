@@ -11,38 +11,36 @@ namespace Gpu.Cli;
 /// </summary>
 internal sealed class HyperparameterFlags
 {
-    private readonly List<(Hyperparameter Parameter, Option Option, IReadOnlyList<string> Takers)> flags = [];
+    private readonly List<(Hyperparameter Parameter, Option Option)> flags = [];
 
     public HyperparameterFlags()
     {
-        var declared = Registry<LossEntry>.All.SelectMany(e => e.Hyperparameters.Select(h => (h, Taker: $"--loss {e.Name}")))
-            .Concat(Registry<OptimizerEntry>.All.SelectMany(e => e.Hyperparameters.Select(h => (h.Parameter, Taker: $"--optimizer {e.Name}"))));
-        foreach (var group in declared.GroupBy(d => d.Item1.Flag, StringComparer.Ordinal))
+        foreach (var group in Declarations().GroupBy(d => d.Parameter.Flag, StringComparer.Ordinal))
         {
-            var first = group.First().Item1;
-            if (group.Any(d => d.Item1.IsSwitch != first.IsSwitch))
+            var first = group.First().Parameter;
+            if (group.Any(d => d.Parameter.IsSwitch != first.IsSwitch))
                 throw new InvalidOperationException($"{first.Flag} is declared both as a switch and as a number.");
-            var takers = group.Select(d => d.Taker).ToList();
-            var defaults = group.Select(d => d.Item1.Default).Distinct().ToList();
-            string where = $"{string.Join(", ", takers)} only";
+            var defaults = group.Select(d => d.Parameter.Default).Distinct().ToList();
+            string where = $"{Takers(group)} only";
             string text = first.IsSwitch
                 ? $"{Capitalised(first.Description)} ({where})."
-                : $"{Capitalised(first.Description)} ({where}) [{(defaults.Count == 1 ? Number(defaults[0]) : string.Join("; ", group.Select(d => $"{d.Taker.Split(' ')[1]} {Number(d.Item1.Default)}")))}].";
+                : $"{Capitalised(first.Description)} ({where}) [{(defaults.Count == 1 ? Number(defaults[0]) : string.Join("; ", group.Select(d => $"{d.Taker.Split(' ')[1]} {Number(d.Parameter.Default)}")))}].";
             Option option = first.IsSwitch
                 ? new Option<bool>(first.Flag) { Description = text }
                 : new Option<double?>(first.Flag) { Description = text, HelpName = "X" };
-            flags.Add((first, option, takers));
+            flags.Add((first, option));
         }
     }
 
     /// <summary>The options to add to the command.</summary>
     public IEnumerable<Option> Options => flags.Select(f => f.Option);
 
+
     /// <summary>The values the user gave, by flag.</summary>
     public HyperparameterValues Read(ParseResult parse)
     {
         var given = new Dictionary<string, double>();
-        foreach (var (parameter, option, _) in flags)
+        foreach (var (parameter, option) in flags)
         {
             if (parse.GetResult(option) is not { Implicit: false })
                 continue;
@@ -61,21 +59,26 @@ internal sealed class HyperparameterFlags
     /// Every flag given is one the chosen loss or optimizer takes, and lies in its range: one line
     /// naming the flag otherwise ("--centered applies to --optimizer rmsprop only").
     /// </summary>
-    public void Check(HyperparameterValues values, LossEntry loss, OptimizerEntry optimizer)
+    public static void Check(HyperparameterValues values, LossEntry loss, OptimizerEntry optimizer)
     {
         foreach (var (flag, value) in values.Given)
         {
             var declared = loss.Hyperparameters.Concat(optimizer.Hyperparameters.Select(h => h.Parameter)).FirstOrDefault(h => h.Flag == flag);
             if (declared is null)
-            {
-                var takers = flags.First(f => f.Parameter.Flag == flag).Takers;
-                throw new UsageException($"{flag} applies to {string.Join(", ", takers)} only.");
-            }
-
+                throw new UsageException($"{flag} applies to {Takers(Declarations().Where(d => d.Parameter.Flag == flag))} only.");
             if (!declared.Allows(value))
                 throw new UsageException($"{flag} must be {declared.Range}, got {Number(value)}.");
         }
     }
+
+    // Every flag every registered loss and optimizer declares, with who declares it ("--optimizer sgd").
+    private static IEnumerable<(Hyperparameter Parameter, string Taker)> Declarations() =>
+        Registry<LossEntry>.All.SelectMany(e => e.Hyperparameters.Select(h => (h, $"--loss {e.Name}")))
+            .Concat(Registry<OptimizerEntry>.All.SelectMany(e => e.Hyperparameters.Select(h => (h.Parameter, $"--optimizer {e.Name}"))));
+
+    // "--optimizer rmsprop or sgd": the components that take a flag, by kind.
+    private static string Takers(IEnumerable<(Hyperparameter Parameter, string Taker)> declarations) =>
+        string.Join(", ", declarations.Select(d => d.Taker.Split(' ')).GroupBy(t => t[0]).Select(k => $"{k.Key} {string.Join(" or ", k.Select(t => t[1]))}"));
 
     private static string Capitalised(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 

@@ -66,7 +66,7 @@ internal static class ModelSetup
     /// <summary>Every architecture, loss and optimizer flag the user gave must agree with the checkpoint.</summary>
     public static void CheckResumable(TrainSettings s, ResumedTraining resumed, Dataset train, Dataset? validation)
     {
-        if (resumed.Info.Loss != s.Loss)
+        if (s.Given.Contains("--loss") && resumed.Info.Loss != s.Loss)
             throw new UsageException($"{s.Resume} was trained with --loss {resumed.Info.Loss}, not {s.Loss}.");
         if (!resumed.Info.FeatureNames.SequenceEqual(train.FeatureNames))
             throw new UsageException($"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", train.FeatureNames)}.");

@@ -128,7 +128,8 @@ internal static class TrainCommand
                 Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
             };
             settings.Validate();
-            hyperparameters.Check(settings.Hyperparameters, Registry<LossEntry>.Get(settings.Loss, "loss"), Registry<OptimizerEntry>.Get(settings.Optimizer, "optimizer"));
+            if (settings.Resume is null) // a resumed run's loss and optimizer are the checkpoint's: checked once it is read
+                HyperparameterFlags.Check(settings.Hyperparameters, Registry<LossEntry>.Get(settings.Loss, "loss"), Registry<OptimizerEntry>.Get(settings.Optimizer, "optimizer"));
             return new TrainJob(context, settings).Run();
         });
         return command;

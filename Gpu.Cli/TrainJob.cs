@@ -70,6 +70,17 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         var (train, validation) = LoadData();
 
         using var resumed = s.Resume is null ? null : TrainingCheckpoint.Load(s.Resume, device);
+        if (resumed is not null)
+        {
+            // What was not given comes from the checkpoint; what was given must agree with it (ModelSetup, RunSetup).
+            s = s with
+            {
+                Loss = s.Given.Contains("--loss") ? s.Loss : resumed.Info.Loss,
+                Optimizer = s.Given.Contains("--optimizer") ? s.Optimizer : resumed.Optimizer.Name,
+            };
+        }
+
+        HyperparameterFlags.Check(s.Hyperparameters, Registry<LossEntry>.Get(s.Loss, "loss"), Registry<OptimizerEntry>.Get(s.Optimizer, "optimizer"));
         var standardizer = resumed is not null ? resumed.Info.Standardizer : s.Standardize ? Standardizer.Fit(train) : null;
         if (standardizer is not null)
         {
@@ -110,7 +121,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
         // After every epoch, in this order (the trainer's own parts, the schedule and early stopping, come first).
         var progress = new TrainingProgress(context, s.Epochs, startEpoch);
-        trainer.Add(new EpochLog(progress, s.LogEvery));
+        trainer.Add(new EpochLog(progress, s.LogEvery, showRate: options.Schedule is not null));
         var checkpoints = WritesFiles && s.Checkpoint is not null ? new Checkpointing(s.Checkpoint, s.CheckpointEvery ?? 10, s.Epochs, model, optimizer, info) : null;
         if (checkpoints is not null)
             trainer.Add(checkpoints);

@@ -5,8 +5,8 @@ using Spectre.Console;
 namespace Gpu.Cli;
 
 /// <summary>
-/// Progress for long runs: a live bar (epoch, loss, throughput, time left) when stdout is a
-/// terminal, plain lines otherwise.
+/// Progress for long runs: a live bar (epoch, loss, learning rate, throughput, time left) when stdout
+/// is a terminal, plain lines otherwise.
 /// </summary>
 internal sealed class TrainingProgress(CommandContext context, int epochs, int startEpoch)
 {
@@ -44,6 +44,6 @@ internal sealed class TrainingProgress(CommandContext context, int epochs, int s
         seconds += e.Seconds;
         task.Increment(1);
         task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} {samples / Math.Max(seconds, 1e-9):F0} samples/s"));
+            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} lr {e.LearningRate:G4} {samples / Math.Max(seconds, 1e-9):F0} samples/s"));
     }
 }

@@ -349,7 +349,18 @@ public sealed class CliTests : IDisposable
     [InlineData("--layers=20,x", "--layers takes positive integer widths")]
     [InlineData("--val-split=1.5", "--val-split must lie strictly between 0 and 1")]
     [InlineData("--checkpoint-every=3", "--checkpoint-every needs --checkpoint")]
-    [InlineData("--momentum=0.9", "--momentum applies to --optimizer sgd only")]
+    [InlineData("--momentum=0.9", "--momentum applies to --optimizer rmsprop or sgd only")]
+    [InlineData("--centered", "--centered applies to --optimizer rmsprop only")]
+    [InlineData("--huber-delta=2", "--huber-delta applies to --loss huber only")]
+    [InlineData("--lr-schedule=cosin", "--lr-schedule: unknown schedule 'cosin' (known: constant, cosine(min=0,warmup=0)")]
+    [InlineData("--lr-schedule=step(2,gamma=0)", "--lr-schedule: step: gamma must be a finite number > 0, got 0")]
+    [InlineData("--lr-schedule=exponential(-0.5)", "--lr-schedule: exponential: gamma must be a finite number > 0")]
+    [InlineData("--lr-schedule=onecycle(pct=1.5)", "--lr-schedule: onecycle: pct must lie strictly between 0 and 1, got 1.5")]
+    [InlineData("--lr-schedule=plateau(factor=2)", "--lr-schedule: plateau: factor must lie strictly between 0 and 1")]
+    [InlineData("--lr-schedule=cosine(warmup=100)", "--lr-schedule cosine(min=0,warmup=100): warmup 100 must be less than the run's 100 optimizer steps")]
+    [InlineData("--accumulate=0", "--accumulate must be at least 1")]
+    [InlineData("--clip-grad-norm=0", "--clip-grad-norm must be a finite number > 0, got 0")]
+    [InlineData("--clip-grad-value=-1", "--clip-grad-value must be a finite number > 0, got -1")]
     public void BadFlagsAreUsageErrors(string flag, string message)
     {
         AssertOneLineError(Run("train", "--device", "cpu", flag), 2, message);

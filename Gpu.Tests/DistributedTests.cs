@@ -59,6 +59,39 @@ public sealed class DistributedTests : IDisposable
         Assert.Single(job.Out.Split('\n'), l => l.StartsWith("Trained ", StringComparison.Ordinal)); // rank 0 alone prints
     }
 
+    /// <summary>
+    /// The toolkit under MPI: accumulation (the all-reduce once per optimizer step, each rank's
+    /// batches weighted by its rows of the step), clipping of the summed gradient, an L1 penalty
+    /// and a warmup-cosine schedule give the losses and weights of one process; a batch of 8 over 3
+    /// ranks leaves a rank 2 rows of each.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void RanksAccumulateClipAndScheduleAsOneProcess(int ranks)
+    {
+        Skip.If(Launcher.OpenMpi is null, "Open MPI's mpirun is not installed (apt-get install openmpi-bin; .ci/run does)");
+        string data = WriteData("mse", 70, 6);
+        string validation = WriteData("mse", 23, 7);
+        string[] flags = ["train", "--device", "cpu", "--data", data, "--val", validation, "--epochs", "6", "--batch-size", "8", "--accumulate", "3",
+            "--clip-grad-norm", "0.5", "--l1", "0.001", "--lr-schedule", "cosine(min=0.0001,warmup=4)", "--optimizer", "adamw", "--lr", "0.02",
+            "--layers", "16", "--seed", "4"];
+        var single = Launcher.Single([.. flags, "--report", PathOf("one.json"), "--save", PathOf("one.safetensors")]);
+        Assert.True(single.Code == 0, single.Err);
+        var job = Launcher.Mpi(Launcher.OpenMpi!, ranks, [.. flags, "--report", PathOf("n.json"), "--save", PathOf("n.safetensors")]);
+        Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
+        AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), ranks);
+        using var one = JsonDocument.Parse(File.ReadAllText(PathOf("one.json")));
+        using var all = JsonDocument.Parse(File.ReadAllText(PathOf("n.json")));
+        var a = one.RootElement.GetProperty("epochs").EnumerateArray().ToList();
+        var b = all.RootElement.GetProperty("epochs").EnumerateArray().ToList();
+        for (int e = 0; e < a.Count; e++)
+        {
+            Assert.Equal(a[e].GetProperty("lr").GetDouble(), b[e].GetProperty("lr").GetDouble());
+            Numerics.AssertClose(a[e].GetProperty("grad_norm").GetDouble(), b[e].GetProperty("grad_norm").GetDouble(), 1e-7, 1e-5, $"epoch {e} gradient norm on {ranks} ranks");
+        }
+    }
+
     [SkippableFact]
     public void MpichRunsTheSameJob()
     {
