@@ -1,3 +1,10 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Gpu.Kernels;
+using Gpu.Runtime.Backends;
+using Gpu.Runtime.Backends.Host;
+using Gpu.Runtime.Backends.Kernels;
+
 namespace Gpu.Runtime;
 
 public static partial class Ops
@@ -14,7 +21,7 @@ public static partial class Ops
         Check.Hyper(op, "l1", l1, 0);
         Check.Hyper(op, "l2", l2, 0);
         if (parameters.Length > 0 && (l1 != 0 || l2 != 0))
-            d.Dispatch().AddPenaltyGradient(gradients, parameters, l1, l2);
+            d.Dispatch().Run(new AddPenaltyOp(gradients, parameters, l1, l2));
     }
 
     /// <summary>
@@ -34,7 +41,7 @@ public static partial class Ops
             throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"{op}: the largest norm must be a finite number > 0, got {maxNorm}.");
         RegularizationPenalty(gradients, 0f, 1f, sumOfSquares);
         if (gradients.Length > 0)
-            d.Dispatch().ClipByNorm(gradients, sumOfSquares, maxNorm);
+            d.Dispatch().Run(new ClipByNormOp(gradients, sumOfSquares, maxNorm));
     }
 
     /// <summary>torch.nn.utils.clip_grad_value_: every gradient clamped to [-limit, limit] (NaN stays NaN).</summary>
@@ -45,6 +52,74 @@ public static partial class Ops
         if (!(float.IsFinite(limit) && limit > 0))
             throw new ArgumentOutOfRangeException(nameof(limit), limit, $"{op}: the limit must be a finite number > 0, got {limit}.");
         if (gradients.Length > 0)
-            d.Dispatch().Clamp(gradients, limit);
+            d.Dispatch().Run(new ClampOp(gradients, limit));
+    }
+
+    // g += Penalty(p), element by element (GradientKernels.Penalty on both paths).
+    private readonly struct AddPenaltyOp(Tensor g, Tensor p, float l1, float l2) : IDeviceOp, IRangeOp
+    {
+        public void RunOnHost(HostBackend host) => HostElementwise.For(g.Length, this);
+
+        public void Run(int start, int count)
+        {
+            var gs = g.HostSpan.Slice(start, count);
+            var ps = p.HostSpan.Slice(start, count);
+            for (int i = 0; i < gs.Length; i++)
+                gs[i] += GradientKernels.Penalty(ps[i], l1, l2);
+        }
+
+        public void RunOnKernels(KernelBackend k)
+        {
+            int n = g.Length, threads = k.Geometry.Threads(n);
+            k.Kernels.Launch(GradientKernels.AddPenalty, k.Stream, threads, g.Flat, p.Flat, l1, l2, n, threads);
+        }
+    }
+
+    // g *= the clip coefficient of the norm whose square lies in sumOfSquares[0].
+    private readonly struct ClipByNormOp(Tensor g, Tensor sumOfSquares, float maxNorm) : IDeviceOp
+    {
+        public void RunOnHost(HostBackend host) =>
+            HostElementwise.For(g.Length, new ScaleRange(g, GradientKernels.ClipCoefficient(sumOfSquares.HostSpan[0], maxNorm)));
+
+        public void RunOnKernels(KernelBackend k)
+        {
+            int n = g.Length, threads = k.Geometry.Threads(n);
+            k.Kernels.Launch(GradientKernels.ClipByNorm, k.Stream, threads, g.Flat, sumOfSquares.Flat, maxNorm, n, threads);
+        }
+    }
+
+    // A piece of g times a factor, vectorised.
+    private readonly struct ScaleRange(Tensor g, float factor) : IRangeOp
+    {
+        public void Run(int start, int count)
+        {
+            var gs = g.HostSpan.Slice(start, count);
+            var f = new Vector<float>(factor);
+            ref float first = ref MemoryMarshal.GetReference(gs);
+            int i = 0;
+            for (; i + Vector<float>.Count <= gs.Length; i += Vector<float>.Count)
+                (Vector.LoadUnsafe(ref first, (nuint)i) * f).StoreUnsafe(ref first, (nuint)i);
+            for (; i < gs.Length; i++)
+                gs[i] *= factor;
+        }
+    }
+
+    // g = clamp(g, -limit, limit).
+    private readonly struct ClampOp(Tensor g, float limit) : IDeviceOp, IRangeOp
+    {
+        public void RunOnHost(HostBackend host) => HostElementwise.For(g.Length, this);
+
+        public void Run(int start, int count)
+        {
+            var gs = g.HostSpan.Slice(start, count);
+            for (int i = 0; i < gs.Length; i++)
+                gs[i] = GradientKernels.Clamp(gs[i], limit);
+        }
+
+        public void RunOnKernels(KernelBackend k)
+        {
+            int n = g.Length, threads = k.Geometry.Threads(n);
+            k.Kernels.Launch(GradientKernels.Clamp, k.Stream, threads, g.Flat, limit, n, threads);
+        }
     }
 }

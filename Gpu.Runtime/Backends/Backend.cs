@@ -84,15 +84,6 @@ internal abstract class Backend : IDisposable
     public abstract void OptimizerStep<TRule>(TRule rule, Tensor p, Tensor g, Tensor? s0, Tensor? s1, Tensor? s2)
         where TRule : unmanaged, IOptimizerRule;
 
-    /// <summary><c>g += l1 sign(p) + 2 l2 p</c>.</summary>
-    public abstract void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2);
-
-    /// <summary><c>g *= min(maxNorm / (sqrt(sumOfSquares[0]) + 1e-6), 1)</c>, reading the sum where it lies.</summary>
-    public abstract void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm);
-
-    /// <summary><c>g = clamp(g, -limit, limit)</c>.</summary>
-    public abstract void Clamp(Tensor g, float limit);
-
     /// <summary>y (B, out, OH, OW) = conv2d(x, w) + bias (then ReLU when <paramref name="relu"/>), each backend in the way that measures fastest on it.</summary>
     public abstract void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu);
 
@@ -106,6 +97,10 @@ internal abstract class Backend : IDisposable
     public abstract void AvgPool(Tensor x, Tensor y, PoolShape s);
 
     public abstract void AvgPoolBackward(Tensor dy, Tensor dx, PoolShape s);
+
+    /// <summary>Runs an op that carries both of its implementations (<see cref="IDeviceOp"/>): this backend picks its own.</summary>
+    public abstract void Run<TOp>(in TOp op)
+        where TOp : struct, IDeviceOp;
 
     public virtual void Dispose()
     {

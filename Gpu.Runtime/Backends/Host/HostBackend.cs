@@ -147,24 +147,6 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         HostElementwise.For(p.Length, new OptimizerStepOp<TRule>(rule, p, g, s0, s1, s2));
     }
 
-    public override void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2)
-    {
-        Begin();
-        HostElementwise.For(g.Length, new PenaltyOp(g, p, l1, l2));
-    }
-
-    public override void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm)
-    {
-        Begin();
-        HostElementwise.For(g.Length, new ScaleOp(g, GradientKernels.ClipCoefficient(sumOfSquares.HostSpan[0], maxNorm)));
-    }
-
-    public override void Clamp(Tensor g, float limit)
-    {
-        Begin();
-        HostElementwise.For(g.Length, new ClampOp(g, limit));
-    }
-
     public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu)
     {
         Begin();
@@ -201,6 +183,12 @@ internal sealed unsafe class HostBackend(Device device) : Backend
     {
         Begin();
         HostPooling.AvgPoolBackward(dy.HostPointer, dx.HostPointer, s);
+    }
+
+    public override void Run<TOp>(in TOp op)
+    {
+        Begin();
+        op.RunOnHost(this);
     }
 
     public override void Dispose() => kernels?.Dispose();
@@ -264,20 +252,5 @@ internal sealed unsafe class HostBackend(Device device) : Backend
         public void Run(int start, int count) => HostOps.OptimizerStep(
             rule, p.HostSpan.Slice(start, count), g.HostSpan.Slice(start, count),
             s0 is null ? [] : s0.HostSpan.Slice(start, count), s1 is null ? [] : s1.HostSpan.Slice(start, count), s2 is null ? [] : s2.HostSpan.Slice(start, count));
-    }
-
-    private readonly struct PenaltyOp(Tensor g, Tensor p, float l1, float l2) : IRangeOp
-    {
-        public void Run(int start, int count) => HostOps.AddPenalty(g.HostSpan.Slice(start, count), p.HostSpan.Slice(start, count), l1, l2);
-    }
-
-    private readonly struct ScaleOp(Tensor g, float factor) : IRangeOp
-    {
-        public void Run(int start, int count) => HostOps.Scale(g.HostSpan.Slice(start, count), factor);
-    }
-
-    private readonly struct ClampOp(Tensor g, float limit) : IRangeOp
-    {
-        public void Run(int start, int count) => HostOps.Clamp(g.HostSpan.Slice(start, count), limit);
     }
 }

@@ -205,33 +205,6 @@ internal static unsafe class HostOps
         }
     }
 
-    /// <summary><c>g += l1 sign(p) + 2 l2 p</c>, as <see cref="GradientKernels.Penalty"/> computes it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AddPenalty(Span<float> g, ReadOnlySpan<float> p, float l1, float l2)
-    {
-        for (int i = 0; i < g.Length; i++)
-            g[i] += GradientKernels.Penalty(p[i], l1, l2);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Scale(Span<float> g, float factor)
-    {
-        int i = 0;
-        var f = new Vector<float>(factor);
-        ref float gs = ref MemoryMarshal.GetReference(g);
-        for (; i + Width <= g.Length; i += Width)
-            (Vector.LoadUnsafe(ref gs, (nuint)i) * f).StoreUnsafe(ref gs, (nuint)i);
-        for (; i < g.Length; i++)
-            g[i] *= factor;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Clamp(Span<float> g, float limit)
-    {
-        for (int i = 0; i < g.Length; i++)
-            g[i] = GradientKernels.Clamp(g[i], limit);
-    }
-
     // sum_j exp(row[j] - max) with max the row maximum: the stable softmax denominator.
     private static float SumExp(ReadOnlySpan<float> row, out float max)
     {

@@ -65,7 +65,11 @@ internal sealed class KernelBackend : Backend
 
     private string? cuBlasProblem;
 
-    private AcceleratorStream Stream => device.Accelerator.DefaultStream;
+    /// <summary>The device's stream, which every launch goes to.</summary>
+    internal AcceleratorStream Stream => device.Accelerator.DefaultStream;
+
+    /// <summary>The compiled kernels, for ops that launch their own (<see cref="IDeviceOp"/>).</summary>
+    internal KernelCache Kernels => kernels;
 
     public override int CompiledKernels => kernels.Compiled;
 
@@ -216,24 +220,6 @@ internal sealed class KernelBackend : Backend
         kernels.Launch(OptimizerKernels.Step<TRule>, Stream, threads, p.Flat, g.Flat, (s0 ?? g).Flat, (s1 ?? g).Flat, (s2 ?? g).Flat, rule, n, threads);
     }
 
-    public override void AddPenaltyGradient(Tensor g, Tensor p, float l1, float l2)
-    {
-        int n = g.Length, threads = geometry.Threads(n);
-        kernels.Launch(GradientKernels.AddPenalty, Stream, threads, g.Flat, p.Flat, l1, l2, n, threads);
-    }
-
-    public override void ClipByNorm(Tensor g, Tensor sumOfSquares, float maxNorm)
-    {
-        int n = g.Length, threads = geometry.Threads(n);
-        kernels.Launch(GradientKernels.ClipByNorm, Stream, threads, g.Flat, sumOfSquares.Flat, maxNorm, n, threads);
-    }
-
-    public override void Clamp(Tensor g, float limit)
-    {
-        int n = g.Length, threads = geometry.Threads(n);
-        kernels.Launch(GradientKernels.Clamp, Stream, threads, g.Flat, limit, n, threads);
-    }
-
     // Conv2d for the whole batch at once: one patch matrix (B P, K), one large product (cuBLAS on
     // CUDA), one transpose to NCHW. Few launches and large products suit a GPU (docs/kernels.md).
     public override void Conv2d(Tensor x, Tensor w, Tensor? bias, Tensor y, ConvShape s, int outChannels, bool relu)
@@ -289,6 +275,8 @@ internal sealed class KernelBackend : Backend
         int n = dx.Length, threads = geometry.Threads(n);
         kernels.Launch(PoolingKernels.AvgPoolBackward, Stream, threads, dy.Flat, dx.Flat, s, n, threads);
     }
+
+    public override void Run<TOp>(in TOp op) => op.RunOnKernels(this);
 
     public override void Dispose()
     {
