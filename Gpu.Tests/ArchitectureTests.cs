@@ -23,6 +23,7 @@ public sealed class ArchitectureTests
         ["sigmoid"] = ("sigmoid", [3]),
         ["gelu"] = ("gelu", [3]),
         ["leakyrelu"] = ("leakyrelu(0.2)", [3]),
+        ["layernorm"] = ("layernorm(eps=0.001)", [4, 6]),
     };
 
     public static TheoryData<string> Words() => new(Architecture.Usages.Select(u => u.Split('(', '[')[0]));

@@ -14,10 +14,24 @@ namespace Gpu.Tests;
 public sealed class LayerTests(DeviceFixture devices)
 {
     private static readonly Lazy<SafeTensorsFile> Tensors = new(() => SafeTensors.Read(Fixture.PathOf("layers.safetensors")));
+    private static readonly Lazy<SafeTensorsFile> NormTensors = new(() => SafeTensors.Read(Fixture.PathOf("norm_layers.safetensors")));
 
-    public static TheoryData<string, string> Cases()
+    public static TheoryData<string, string> Cases() => CasesOf("layer_cases.json");
+
+    public static TheoryData<string, string> NormCases() => CasesOf("norm_layer_cases.json");
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void ForwardAndBackwardMatchPyTorch(string profile, string name) => Check(devices.Get(profile), "layer_cases.json", Tensors.Value, name);
+
+    /// <summary>LayerNorm (Fixtures/make_norm_fixtures.py): one to 300 features, 2-D and 3-D inputs, another eps.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(NormCases))]
+    public void NormalisationLayersMatchPyTorch(string profile, string name) => Check(devices.Get(profile), "norm_layer_cases.json", NormTensors.Value, name);
+
+    private static TheoryData<string, string> CasesOf(string file)
     {
-        using var doc = Fixture.Json("layer_cases.json");
+        using var doc = Fixture.Json(file);
         var data = new TheoryData<string, string>();
         foreach (var profile in (string[])["host", "fast", "gpulike", .. Profiles.Gpus])
             foreach (var c in doc.RootElement.GetProperty("cases").EnumerateObject())
@@ -25,17 +39,15 @@ public sealed class LayerTests(DeviceFixture devices)
         return data;
     }
 
-    [SkippableTheory]
-    [MemberData(nameof(Cases))]
-    public void ForwardAndBackwardMatchPyTorch(string profile, string name)
+    // One layer built from its record, PyTorch's parameters loaded; forward and backward compared.
+    private static void Check(Device device, string file, SafeTensorsFile tensors, string name)
     {
-        using var doc = Fixture.Json("layer_cases.json");
+        using var doc = Fixture.Json(file);
         var c = doc.RootElement.GetProperty("cases").GetProperty(name);
         var spec = LayerSpec.FromJson($"[{c.GetProperty("spec").GetRawText()}]").Single();
         var inputShape = new TensorShape(c.GetProperty("input_shape").EnumerateArray().Select(e => e.GetInt32()).ToArray());
         var parameters = c.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToList();
-        var t = Tensors.Value.Tensors;
-        var device = devices.Get(profile);
+        var t = tensors.Tensors;
 
         using var model = new Sequential(inputShape, spec.Create()) { InputRequiresGrad = true }.To(device);
         if (parameters.Count > 0)
@@ -351,8 +363,13 @@ public sealed class LayerTests(DeviceFixture devices)
     [Fact]
     public void EveryLayerTypeHasAFixture()
     {
-        using var doc = Fixture.Json("layer_cases.json");
-        var covered = doc.RootElement.GetProperty("cases").EnumerateObject().Select(c => c.Value.GetProperty("spec").GetProperty("type").GetString()).ToHashSet();
+        var covered = new[] { "layer_cases.json", "norm_layer_cases.json" }
+            .SelectMany(file =>
+            {
+                using var doc = Fixture.Json(file);
+                return doc.RootElement.GetProperty("cases").EnumerateObject().Select(c => c.Value.GetProperty("spec").GetProperty("type").GetString()).ToList();
+            })
+            .ToHashSet();
         var missing = LayerSpec.KnownTypes.Where(type => type != "Linear" && !covered.Contains(type)).ToList();
         Assert.True(missing.Count == 0, $"no PyTorch fixture for {string.Join(", ", missing)} (Linear is covered by the training fixtures)");
     }

@@ -21,13 +21,13 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
     // Every layer type between them; the CNN's input is two 9x9 channels.
-    private const string Cnn = "conv(4,3,stride=2,padding=1),leakyrelu(0.2),conv(6,2,padding=1),gelu,maxpool(2),avgpool(2,stride=1),flatten,dropout(0.3),linear(12),tanh,linear(7),sigmoid";
+    private const string Cnn = "conv(4,3,stride=2,padding=1),leakyrelu(0.2),conv(6,2,padding=1),layernorm,gelu,maxpool(2),avgpool(2,stride=1),flatten,dropout(0.3),linear(12),tanh,linear(7),sigmoid";
 
     public static TheoryData<string, string, bool> Cases()
     {
         var data = new TheoryData<string, string, bool>();
         foreach (var model in new[] { "mlp", "cnn" })
-            foreach (var loss in new[] { "mse", "bce", "ce" })
+            foreach (var loss in new[] { "mse", "bce", "ce", "huber" })
                 foreach (bool standardize in new[] { false, true })
                     data.Add(model, loss, standardize);
         return data;
@@ -42,7 +42,7 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
         var shape = architecture == "cnn" ? new TensorShape(2, 9, 9) : new TensorShape(10);
         using var model = (architecture == "cnn"
             ? Architecture.Parse($"{Cnn},linear({outputs})", shape)
-            : Architecture.Parse($"linear(16),relu,linear(8),relu,linear({outputs})", shape)).To(device, seed: 4);
+            : Architecture.Parse($"linear(16),layernorm(eps=0.001),relu,linear(8),relu,linear({outputs})", shape)).To(device, seed: 4);
         int features = shape.Length;
         var standardizer = standardize
             ? new Standardizer([.. Enumerable.Range(0, features).Select(i => 0.1f * (i % 7))], [.. Enumerable.Range(0, features).Select(i => 0.5f + 0.05f * (i % 5))])
@@ -54,7 +54,7 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
         using var session = new InferenceSession(path, new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL });
         Assert.Equal(["input"], session.InputMetadata.Keys);
         Assert.Equal(-1, session.InputMetadata["input"].Dimensions[0]); // symbolic batch
-        Assert.Equal(lossName == "mse" ? ["output"] : ["output", "probabilities"], session.OutputMetadata.Keys);
+        Assert.Equal(lossName is "mse" or "huber" ? ["output"] : ["output", "probabilities"], session.OutputMetadata.Keys);
         Assert.Equal(lossName, session.ModelMetadata.CustomMetadataMap["loss"]);
         Assert.Equal("gpu-training", session.ModelMetadata.ProducerName);
 
@@ -66,7 +66,7 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
             using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]);
             var output = results.Single(r => r.Name == "output").AsEnumerable<float>().ToArray();
             Numerics.AssertClose(ours, output, 1e-6, 1e-5, $"{architecture} {lossName} output, batch {rows}");
-            if (lossName == "mse")
+            if (lossName is "mse" or "huber")
                 continue;
             var probabilities = results.Single(r => r.Name == "probabilities").AsEnumerable<float>().ToArray();
             Numerics.AssertClose(Probabilities(ours, lossName, outputs), probabilities, 1e-6, 1e-5, $"{architecture} {lossName} probabilities, batch {rows}");
