@@ -14,20 +14,23 @@ namespace Gpu.Tests;
 public sealed class LayerTests(DeviceFixture devices)
 {
     private static readonly Lazy<SafeTensorsFile> Tensors = new(() => SafeTensors.Read(Fixture.PathOf("layers.safetensors")));
-    private static readonly Lazy<SafeTensorsFile> NormTensors = new(() => SafeTensors.Read(Fixture.PathOf("norm_layers.safetensors")));
+    private static readonly Lazy<SafeTensorsFile> Tensors64 = new(() => SafeTensors.Read(Fixture.PathOf("layers64.safetensors")));
 
     public static TheoryData<string, string> Cases() => CasesOf("layer_cases.json");
 
-    public static TheoryData<string, string> NormCases() => CasesOf("norm_layer_cases.json");
+    public static TheoryData<string, string> Cases64() => CasesOf("layer64_cases.json");
 
     [SkippableTheory]
     [MemberData(nameof(Cases))]
     public void ForwardAndBackwardMatchPyTorch(string profile, string name) => Check(devices.Get(profile), "layer_cases.json", Tensors.Value, name);
 
-    /// <summary>LayerNorm (Fixtures/make_norm_fixtures.py): one to 300 features, 2-D and 3-D inputs, another eps.</summary>
+    /// <summary>
+    /// Layers whose references PyTorch computes in float64 (Fixtures/make_layer64_fixtures.py): LayerNorm
+    /// (2 to 300 features, 2-D and 3-D inputs, another eps), GELU's tanh approximation.
+    /// </summary>
     [SkippableTheory]
-    [MemberData(nameof(NormCases))]
-    public void NormalisationLayersMatchPyTorch(string profile, string name) => Check(devices.Get(profile), "norm_layer_cases.json", NormTensors.Value, name);
+    [MemberData(nameof(Cases64))]
+    public void LayersMatchPyTorchInDoublePrecision(string profile, string name) => Check(devices.Get(profile), "layer64_cases.json", Tensors64.Value, name);
 
     private static TheoryData<string, string> CasesOf(string file)
     {
@@ -363,7 +366,7 @@ public sealed class LayerTests(DeviceFixture devices)
     [Fact]
     public void EveryLayerTypeHasAFixture()
     {
-        var covered = new[] { "layer_cases.json", "norm_layer_cases.json" }
+        var covered = new[] { "layer_cases.json", "layer64_cases.json" }
             .SelectMany(file =>
             {
                 using var doc = Fixture.Json(file);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Writes the PyTorch fixtures of the normalisation layers for LayerTests, in the format of
-make_layer_fixtures.py: norm_layers.safetensors + norm_layer_cases.json hold, for each case, a
-random input x and output gradient g, the layer's parameters (drawn away from their ones and
-zeros), and PyTorch's output y, input gradient dx and parameter gradients.
+"""Writes PyTorch fixtures of layers for LayerTests, in the format of make_layer_fixtures.py but with
+the references computed in float64: layers64.safetensors + layer64_cases.json hold, for each case,
+a random float32 input x and output gradient g, the layer's parameters (drawn away from their
+initial values), and PyTorch's output y, input gradient dx and parameter gradients.
 
 The float32 inputs and parameters are run through the module in float64: normalisation cancels
 (x - mean, g - mean(g)), and PyTorch's own float32 CPU kernel, which folds the mean into a bias
@@ -24,9 +24,10 @@ cases = {}
 
 def case(name, spec, module, shape, low=-3.0, high=3.0):
     torch.manual_seed(2000 + len(cases))
-    with torch.no_grad():
-        module.weight.uniform_(0.5, 1.5)
-        module.bias.normal_()
+    if hasattr(module, "weight"):
+        with torch.no_grad():
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.normal_()
     x = low + (high - low) * torch.rand(shape)
     g = torch.randn(shape)
     params = [pname for pname, _ in module.named_parameters()]
@@ -52,7 +53,7 @@ layer_norm("layernorm_3d", 16, (2, 3, 16))
 layer_norm("layernorm_wide_eps", 300, (3, 300), eps=1e-3)
 layer_norm("layernorm_2", 2, (6, 2))
 
-write_safetensors("norm_layers.safetensors", tensors, {"source": "torch " + torch.__version__})
-with open("norm_layer_cases.json", "w") as f:
+write_safetensors("layers64.safetensors", tensors, {"source": "torch " + torch.__version__})
+with open("layer64_cases.json", "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases}, f, indent=1)
 print("wrote", ", ".join(cases))
