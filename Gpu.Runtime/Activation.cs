@@ -23,6 +23,9 @@ public abstract class Activation
     /// <summary>torch.nn.GELU, exact erf form (approximate='none').</summary>
     public static Activation Gelu { get; } = new Of<GeluActivation>(default);
 
+    /// <summary>torch.nn.GELU(approximate='tanh'), GPT-2's.</summary>
+    public static Activation GeluTanh { get; } = new Of<GeluTanhActivation>(default);
+
     /// <summary>torch.nn.LeakyReLU with a finite negative slope (PyTorch's default 0.01).</summary>
     public static Activation LeakyRelu(float negativeSlope = 0.01f) =>
         float.IsFinite(negativeSlope)

@@ -21,7 +21,7 @@ public sealed class ArchitectureTests
         ["relu"] = ("relu", [3]),
         ["tanh"] = ("tanh", [3]),
         ["sigmoid"] = ("sigmoid", [3]),
-        ["gelu"] = ("gelu", [3]),
+        ["gelu"] = ("gelu(tanh)", [3]),
         ["leakyrelu"] = ("leakyrelu(0.2)", [3]),
         ["layernorm"] = ("layernorm(eps=0.001)", [4, 6]),
     };
@@ -51,8 +51,8 @@ public sealed class ArchitectureTests
     [Fact]
     public void DefaultArgumentsAreLeftOutWhenFormatted()
     {
-        using var model = Architecture.Parse("conv(4,3,stride=1,padding=0),maxpool(2,stride=2),leakyrelu(0.01)", new TensorShape(1, 8, 8));
-        Assert.Equal("conv(4,3),maxpool(2),leakyrelu", Architecture.Format(model));
+        using var model = Architecture.Parse("conv(4,3,stride=1,padding=0),maxpool(2,stride=2),leakyrelu(0.01),gelu,layernorm(eps=0.00001)", new TensorShape(1, 8, 8));
+        Assert.Equal("conv(4,3),maxpool(2),leakyrelu,gelu,layernorm", Architecture.Format(model));
     }
 
     [Theory]
@@ -62,6 +62,7 @@ public sealed class ArchitectureTests
     [InlineData("maxpool(2,stride=0)", "stride '0' is not a whole number >= 1")]
     [InlineData("linear(4),", "a layer is missing")]
     [InlineData("linear(4", "unbalanced '('")]
+    [InlineData("gelu(erf)", "gelu takes no argument or tanh (GPT-2's approximation), got 'erf'")]
     public void BadLayerTextIsNamed(string text, string message)
     {
         var error = Assert.Throws<FormatException>(() => Architecture.Parse(text, new TensorShape(3)));

@@ -21,7 +21,7 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
     // Every layer type between them; the CNN's input is two 9x9 channels.
-    private const string Cnn = "conv(4,3,stride=2,padding=1),leakyrelu(0.2),conv(6,2,padding=1),layernorm,gelu,maxpool(2),avgpool(2,stride=1),flatten,dropout(0.3),linear(12),tanh,linear(7),sigmoid";
+    private const string Cnn = "conv(4,3,stride=2,padding=1),leakyrelu(0.2),conv(6,2,padding=1),layernorm,gelu,maxpool(2),avgpool(2,stride=1),flatten,dropout(0.3),linear(12),tanh,linear(9),gelu(tanh),linear(7),sigmoid";
 
     public static TheoryData<string, string, bool> Cases()
     {

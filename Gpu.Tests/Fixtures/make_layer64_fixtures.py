@@ -52,6 +52,8 @@ layer_norm("layernorm_7", 7, (5, 7))
 layer_norm("layernorm_3d", 16, (2, 3, 16))
 layer_norm("layernorm_wide_eps", 300, (3, 300), eps=1e-3)
 layer_norm("layernorm_2", 2, (6, 2))
+case("gelu_tanh", {"type": "GELU", "approximate": "tanh"}, nn.GELU(approximate="tanh"), (4, 9), -7, 7)
+case("gelu_tanh_3d", {"type": "GELU", "approximate": "tanh"}, nn.GELU(approximate="tanh"), (2, 3, 5), -3, 3)
 
 write_safetensors("layers64.safetensors", tensors, {"source": "torch " + torch.__version__})
 with open("layer64_cases.json", "w") as f:

@@ -70,14 +70,25 @@ public sealed class Sigmoid() : ElementwiseActivation(Activation.Sigmoid)
     public override string ToString() => "Sigmoid()";
 }
 
-/// <summary>torch.nn.GELU in its exact form <c>x Phi(x)</c> (PyTorch's default, approximate='none').</summary>
-public sealed class GELU() : ElementwiseActivation(Activation.Gelu)
+/// <summary>
+/// torch.nn.GELU: the exact form <c>x Phi(x)</c> (PyTorch's default, approximate='none'), or with
+/// <c>approximate: "tanh"</c> GPT-2's <c>0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))</c>.
+/// </summary>
+public sealed class GELU(string approximate = "none") : ElementwiseActivation(approximate switch
 {
+    "none" => Activation.Gelu,
+    "tanh" => Activation.GeluTanh,
+    _ => throw new ArgumentException($"GELU: approximate must be 'none' or 'tanh', got '{approximate}'.", nameof(approximate)),
+})
+{
+    /// <summary>"none" (the exact form) or "tanh".</summary>
+    public string Approximate { get; } = approximate;
+
     public override string TypeName => "GELU";
 
-    public override LayerSpec Spec => new GELUSpec();
+    public override LayerSpec Spec => new GELUSpec(Approximate);
 
-    public override string ToString() => "GELU(approximate='none')";
+    public override string ToString() => $"GELU(approximate='{Approximate}')";
 }
 
 /// <summary>torch.nn.LeakyReLU: <c>x</c> for x &gt; 0, else <c>negative_slope x</c> (default 0.01).</summary>
@@ -126,27 +137,41 @@ public sealed record SigmoidSpec : LayerSpec, IRegistered<LayerWord>
     internal override string ToOnnx(OnnxLayer layer, string input) => layer.Node("Sigmoid", [input]);
 }
 
-/// <summary>Describes a <see cref="GELU"/> layer.</summary>
+/// <summary>Describes a <see cref="GELU"/> layer: <c>gelu</c> (exact) or <c>gelu(tanh)</c>.</summary>
 [LayerType("GELU")]
-public sealed record GELUSpec : LayerSpec, IRegistered<LayerWord>
+public sealed record GELUSpec(string Approximate = "none") : LayerSpec, IRegistered<LayerWord>
 {
-    public static LayerWord Entry { get; } = new("gelu", "gelu", Parse);
+    public static LayerWord Entry { get; } = new("gelu", "gelu[(tanh)]", Parse);
 
     private static LayerSpec Parse(CallText text, TensorShape input)
     {
-        text.Expect(0);
-        return new GELUSpec();
+        text.Expect(0, 1);
+        if (text.Arguments.Count == 1 && text.Arguments[0] != "tanh")
+            throw new FormatException($"gelu takes no argument or tanh (GPT-2's approximation), got '{text.Arguments[0]}'");
+        return new GELUSpec(text.Arguments.Count == 1 ? "tanh" : "none");
     }
 
-    public override Module Create() => new GELU();
+    public override Module Create() => new GELU(Approximate);
 
-    // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact form PyTorch uses by default (ONNX's Gelu op needs opset 20).
+    public override string Format() => Approximate == "tanh" ? "gelu(tanh)" : "gelu";
+
     internal override string ToOnnx(OnnxLayer layer, string input)
     {
+        if (Approximate == "tanh")
+        {
+            // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+            string cube = layer.Node("Mul", [input, layer.Node("Mul", [input, input], "_square")], "_cube");
+            string inner = layer.Node("Add", [input, layer.Node("Mul", [cube, layer.Scalar("kappa", 0.044715f)], "_kappa")], "_inner");
+            string tanh = layer.Node("Tanh", [layer.Node("Mul", [inner, layer.Scalar("beta", 0.7978845608028654f)], "_beta")]);
+            string shifted = layer.Node("Add", [tanh, layer.Scalar("one", 1f)]);
+            return layer.Node("Mul", [layer.Node("Mul", [input, shifted]), layer.Scalar("half", 0.5f)], "_1");
+        }
+
+        // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact form PyTorch uses by default (ONNX's Gelu op needs opset 20).
         string scaled = layer.Node("Div", [input, layer.Scalar("sqrt2", MathF.Sqrt(2f))]);
         string erf = layer.Node("Erf", [scaled]);
-        string shifted = layer.Node("Add", [erf, layer.Scalar("one", 1f)]);
-        string product = layer.Node("Mul", [input, shifted]);
+        string shifted2 = layer.Node("Add", [erf, layer.Scalar("one", 1f)]);
+        string product = layer.Node("Mul", [input, shifted2]);
         return layer.Node("Mul", [product, layer.Scalar("half", 0.5f)], "_1");
     }
 }
