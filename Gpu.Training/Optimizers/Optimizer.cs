@@ -123,8 +123,14 @@ public abstract class Optimizer : IDisposable
         return made;
     }
 
-    /// <summary>True once the state tensor of that name exists.</summary>
-    protected bool HasState(string name) => state.Exists(s => s.Name == name);
+    /// <summary>A momentum factor a schedule sets: finite and &gt;= 0 (SGD's and RMSprop's <see cref="Momentum"/>).</summary>
+    protected double CheckedMomentum(double? value)
+    {
+        double m = value ?? throw new ArgumentNullException(nameof(value), $"{GetType().Name}: momentum cannot be unset.");
+        if (!(double.IsFinite(m) && m >= 0))
+            throw new ArgumentOutOfRangeException(nameof(Momentum), m, $"{GetType().Name}: momentum must be a finite number >= 0, got {m}.");
+        return m;
+    }
 }
 
 /// <summary>An optimizer's registry entry (<see cref="IRegistered{TEntry}"/>).</summary>

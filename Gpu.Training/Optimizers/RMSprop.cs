@@ -43,13 +43,7 @@ public sealed class RMSprop : Optimizer, IRegistered<OptimizerEntry>
     public override double? Momentum
     {
         get => momentum;
-        set
-        {
-            double m = value ?? throw new ArgumentNullException(nameof(value));
-            if (!(double.IsFinite(m) && m >= 0))
-                throw new ArgumentOutOfRangeException(nameof(Momentum), m, $"RMSprop: momentum must be a finite number >= 0, got {m}.");
-            momentum = m;
-        }
+        set => momentum = CheckedMomentum(value);
     }
 
     public override object Options => options;

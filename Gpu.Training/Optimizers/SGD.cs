@@ -35,13 +35,7 @@ public sealed class SGD : Optimizer, IRegistered<OptimizerEntry>
     public override double? Momentum
     {
         get => momentum;
-        set
-        {
-            double m = value ?? throw new ArgumentNullException(nameof(value));
-            if (!(double.IsFinite(m) && m >= 0))
-                throw new ArgumentOutOfRangeException(nameof(Momentum), m, $"SGD: momentum must be a finite number >= 0, got {m}.");
-            momentum = m;
-        }
+        set => momentum = CheckedMomentum(value);
     }
 
     public override object Options => options;
