@@ -24,6 +24,11 @@ public sealed class ArchitectureTests
         ["gelu"] = ("gelu(tanh)", [3]),
         ["leakyrelu"] = ("leakyrelu(0.2)", [3]),
         ["layernorm"] = ("layernorm(eps=0.001)", [4, 6]),
+        ["embedding"] = ("embedding(8,vocab=12)", [5]),
+        ["posembedding"] = ("posembedding", [5, 4]),
+        ["lstm"] = ("lstm(6,layers=2)", [5, 3]),
+        ["gru"] = ("gru(6)", [5, 3]),
+        ["last"] = ("last", [5, 3]),
     };
 
     public static TheoryData<string> Words() => new(Architecture.Usages.Select(u => u.Split('(', '[')[0]));
@@ -63,6 +68,9 @@ public sealed class ArchitectureTests
     [InlineData("linear(4),", "a layer is missing")]
     [InlineData("linear(4", "unbalanced '('")]
     [InlineData("gelu(erf)", "gelu takes no argument or tanh (GPT-2's approximation), got 'erf'")]
+    [InlineData("last", "last takes a sequence (N, T, H) but gets (N, 3)")]
+    [InlineData("lstm(4)", "lstm takes a sequence (N, T, features) but gets (N, 3)")]
+    [InlineData("embedding(4)", "embedding needs vocab=V")]
     public void BadLayerTextIsNamed(string text, string message)
     {
         var error = Assert.Throws<FormatException>(() => Architecture.Parse(text, new TensorShape(3)));

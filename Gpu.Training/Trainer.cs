@@ -309,7 +309,7 @@ public sealed class Trainer
 
         sync.Sum(sums);
         double lossValue = loss.Reduction == Reduction.Sum ? sums[0] : sums[0] / total;
-        return (lossValue, classifier ? sums[1] / total : null);
+        return (lossValue, classifier ? sums[1] / ((double)total * loss.PredictionsPerSample(model.OutputShape)) : null);
     }
 
     // The sum over the epoch's batches of this rank's losses weighted by its rows (for 'mean'; the
@@ -344,7 +344,7 @@ public sealed class Trainer
             throw new ArgumentException($"The {role} set is empty.");
         if (data.FeatureCount != model.InputFeatures)
             throw new ArgumentException($"The {role} set has {data.FeatureCount} features but the model takes {model.InputFeatures} (input {Module.Describe(model.InputShape)}).");
-        loss.ValidateTargets(data.TargetRows, data.TargetCount, model.OutputFeaturesCount);
+        loss.ValidateTargets(data.TargetRows, data.TargetCount, model.OutputShape);
     }
 
     // The bytes of data the device may hold: the option, else all of a GPU's memory but a margin for

@@ -22,23 +22,26 @@ tensors = {}
 cases = {}
 
 
-def case(name, spec, module, shape, low=-3.0, high=3.0):
+def case(name, spec, module, shape, low=-3.0, high=3.0, ids=None):
+    """One layer's forward and backward; `ids` (a vocabulary size) makes the input integer token ids, which have no gradient."""
     torch.manual_seed(2000 + len(cases))
-    if hasattr(module, "weight"):
+    if isinstance(module, nn.LayerNorm):
         with torch.no_grad():
             module.weight.uniform_(0.5, 1.5)
             module.bias.normal_()
-    x = low + (high - low) * torch.rand(shape)
-    g = torch.randn(shape)
+    x = torch.randint(0, ids, shape).float() if ids else low + (high - low) * torch.rand(shape)
     params = [pname for pname, _ in module.named_parameters()]
     for pname in params:
         tensors[f"{name}.{pname}"] = getattr(module, pname).detach().clone()
     module = module.double()
-    x64 = x.double().requires_grad_(True)
+    x64 = x.long() if ids else x.double().requires_grad_(True)
     y = module(x64)
+    g = torch.randn(y.shape)
     y.backward(g.double())
-    for key, value in {"x": x, "g": g, "y": y.detach().float(), "dx": x64.grad.float()}.items():
+    for key, value in {"x": x, "g": g, "y": y.detach().float()}.items():
         tensors[f"{name}.{key}"] = value
+    if not ids:
+        tensors[f"{name}.dx"] = x64.grad.float()
     for pname in params:
         tensors[f"{name}.d{pname}"] = getattr(module, pname).grad.float()
     cases[name] = {"spec": spec, "input_shape": list(shape[1:]), "parameters": params}
@@ -54,6 +57,47 @@ layer_norm("layernorm_wide_eps", 300, (3, 300), eps=1e-3)
 layer_norm("layernorm_2", 2, (6, 2))
 case("gelu_tanh", {"type": "GELU", "approximate": "tanh"}, nn.GELU(approximate="tanh"), (4, 9), -7, 7)
 case("gelu_tanh_3d", {"type": "GELU", "approximate": "tanh"}, nn.GELU(approximate="tanh"), (2, 3, 5), -3, 3)
+
+
+class LSTMOut(nn.LSTM):
+    """The output sequence alone (nn.LSTM also returns the final state)."""
+
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class GRUOut(nn.GRU):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class Positions(nn.Module):
+    """A learned position table added to each sample, its first T rows for a shorter sequence."""
+
+    def __init__(self, context, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(context, dim) * 0.02)
+
+    def forward(self, x):
+        return x + self.weight[:x.shape[1]]
+
+
+class LastStep(nn.Module):
+    def forward(self, x):
+        return x[:, -1]
+
+
+# Sequences: (batch, T, features), batch_first, from a zero state.
+case("linear_sequence", {"type": "Linear", "in_features": 4, "out_features": 3, "bias": True}, nn.Linear(4, 3), (2, 5, 4))
+case("embedding", {"type": "Embedding", "vocabulary": 10, "dim": 4}, nn.Embedding(10, 4), (3, 6), ids=10)
+case("posembedding", {"type": "PositionalEmbedding", "context": 6, "dim": 4}, Positions(6, 4), (2, 6, 4))
+case("posembedding_shorter", {"type": "PositionalEmbedding", "context": 6, "dim": 4}, Positions(6, 4), (3, 4, 4))
+case("last", {"type": "Last"}, LastStep(), (3, 5, 4))
+case("lstm", {"type": "LSTM", "input_size": 3, "hidden_size": 5, "num_layers": 1}, LSTMOut(3, 5, batch_first=True), (2, 6, 3))
+case("lstm_2layers", {"type": "LSTM", "input_size": 4, "hidden_size": 6, "num_layers": 2}, LSTMOut(4, 6, num_layers=2, batch_first=True), (3, 7, 4))
+case("lstm_long", {"type": "LSTM", "input_size": 2, "hidden_size": 16, "num_layers": 1}, LSTMOut(2, 16, batch_first=True), (4, 40, 2))
+case("gru", {"type": "GRU", "input_size": 3, "hidden_size": 5, "num_layers": 1}, GRUOut(3, 5, batch_first=True), (2, 6, 3))
+case("gru_2layers", {"type": "GRU", "input_size": 4, "hidden_size": 6, "num_layers": 2}, GRUOut(4, 6, num_layers=2, batch_first=True), (3, 7, 4))
 
 write_safetensors("layers64.safetensors", tensors, {"source": "torch " + torch.__version__})
 with open("layer64_cases.json", "w") as f:

@@ -13,9 +13,9 @@ public sealed class BCEWithLogitsLoss(Reduction reduction = Reduction.Mean) : Po
 
     public override bool ReportsAccuracy(int outputs) => outputs == 1;
 
-    public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
+    public override void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, TensorShape outputShape)
     {
-        base.ValidateTargets(targets, targetColumns, modelOutputs);
+        base.ValidateTargets(targets, targetColumns, outputShape);
         for (int i = 0; i < targets.Length; i++)
         {
             if (!(targets[i] >= 0f && targets[i] <= 1f))

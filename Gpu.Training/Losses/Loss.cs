@@ -80,16 +80,20 @@ public abstract class Loss(Reduction reduction) : IDisposable
     /// <summary>True for classifiers (cross-entropy; BCE on one output), whose accuracy the trainer reports.</summary>
     public virtual bool ReportsAccuracy(int outputs) => false;
 
+    /// <summary>Predictions a sample's accuracy counts: one, or one per position of per-position logits.</summary>
+    public virtual int PredictionsPerSample(TensorShape outputShape) => 1;
+
     /// <summary>Writes the number of correct predictions of <paramref name="input"/> against <paramref name="target"/> into a one-element tensor.</summary>
-    internal void CountCorrect(Tensor input, Tensor target, Tensor output) =>
-        Ops.CountCorrect(input, PrepareTarget(input, target), output);
+    internal void CountCorrect(Tensor input, Tensor target, Tensor output) => LaunchCountCorrect(input, PrepareTarget(input, target), output);
 
     /// <summary>Checks host targets before they reach the device (e.g. class indices), naming the first bad one.</summary>
-    public virtual void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, int modelOutputs)
+    public virtual void ValidateTargets(ReadOnlySpan<float> targets, int targetColumns, TensorShape outputShape)
     {
-        if (targetColumns != modelOutputs)
-            throw new ArgumentException($"{GetType().Name}: the targets have {targetColumns} columns but the model has {modelOutputs} outputs.");
+        if (targetColumns != outputShape.Length)
+            throw new ArgumentException($"{GetType().Name}: the targets have {targetColumns} columns but the model has {outputShape.Length} outputs.");
     }
+
+    protected virtual void LaunchCountCorrect(Tensor input, Tensor target, Tensor output) => Ops.CountCorrect(input, target, output);
 
     protected abstract void Launch(Tensor input, Tensor target, Tensor output);
 

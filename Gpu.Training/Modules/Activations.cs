@@ -109,7 +109,7 @@ public sealed record TanhSpec : LayerSpec, IRegistered<LayerWord>
 {
     public static LayerWord Entry { get; } = new("tanh", "tanh", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0);
         return new TanhSpec();
@@ -126,7 +126,7 @@ public sealed record SigmoidSpec : LayerSpec, IRegistered<LayerWord>
 {
     public static LayerWord Entry { get; } = new("sigmoid", "sigmoid", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0);
         return new SigmoidSpec();
@@ -143,7 +143,7 @@ public sealed record GELUSpec(string Approximate = "none") : LayerSpec, IRegiste
 {
     public static LayerWord Entry { get; } = new("gelu", "gelu[(tanh)]", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0, 1);
         if (text.Arguments.Count == 1 && text.Arguments[0] != "tanh")
@@ -182,7 +182,7 @@ public sealed record LeakyReLUSpec(float NegativeSlope = 0.01f) : LayerSpec, IRe
 {
     public static LayerWord Entry { get; } = new("leakyrelu", "leakyrelu[(slope)]", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0, 1);
         return new LeakyReLUSpec(text.Arguments.Count == 0 ? 0.01f : (float)text.Number(0, "slope"));

@@ -16,8 +16,11 @@ public static class Architecture
     /// <summary>Every word as it is written, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>, in alphabetical order.</summary>
     public static IReadOnlyList<string> Usages => [.. Registry<LayerWord>.All.Select(w => w.Usage)];
 
-    /// <summary>Builds the model <paramref name="text"/> describes for samples of <paramref name="inputShape"/> (not yet on a device).</summary>
-    public static Sequential Parse(string text, TensorShape inputShape)
+    /// <summary>
+    /// Builds the model <paramref name="text"/> describes for samples of <paramref name="inputShape"/>
+    /// (not yet on a device); <paramref name="vocabulary"/> is token data's, an embedding's default size.
+    /// </summary>
+    public static Sequential Parse(string text, TensorShape inputShape, int? vocabulary = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(inputShape);
@@ -28,7 +31,7 @@ public static class Architecture
             Module module;
             try
             {
-                module = Registry<LayerWord>.Get(item.Word, "layer").Parse(item, shape).Create();
+                module = Registry<LayerWord>.Get(item.Word, "layer").Parse(item, new LayerInput(shape, vocabulary)).Create();
                 shape = module.OutputShapeFor(shape);
             }
             catch (Exception e) when (e is ShapeMismatchException or ArgumentException or FormatException)

@@ -153,7 +153,7 @@ public sealed record Conv2dSpec(int InChannels, int OutChannels, int KernelSize,
 {
     public static LayerWord Entry { get; } = new("conv", "conv(out,kernel[,stride=S][,padding=P])", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(2, "stride", "padding");
         if (input.Rank != 3)

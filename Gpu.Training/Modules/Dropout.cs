@@ -95,7 +95,7 @@ public sealed record DropoutSpec(double P = 0.5) : LayerSpec, IRegistered<LayerW
 {
     public static LayerWord Entry { get; } = new("dropout", "dropout(p)", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(1);
         return new DropoutSpec(text.Number(0, "p"));

@@ -46,7 +46,7 @@ public sealed record FlattenSpec : LayerSpec, IRegistered<LayerWord>
 {
     public static LayerWord Entry { get; } = new("flatten", "flatten", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0);
         return new FlattenSpec();

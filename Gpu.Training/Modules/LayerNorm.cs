@@ -115,7 +115,7 @@ public sealed record LayerNormSpec(int Features, float Eps = 1e-5f) : LayerSpec,
 {
     public static LayerWord Entry { get; } = new("layernorm", "layernorm[(eps=E)]", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0, "eps");
         if (input.Rank < 1)

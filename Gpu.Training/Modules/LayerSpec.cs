@@ -121,10 +121,28 @@ public abstract record LayerSpec
 /// <param name="Usage">How the word is written, for help texts, e.g. <c>conv(out,kernel[,stride=S][,padding=P])</c>.</param>
 /// <param name="Parse">
 /// The layer a text describes, for samples of a given shape (input channels and features follow from
-/// it); throws <see cref="FormatException"/> for bad arguments and
+/// it) and the data's vocabulary; throws <see cref="FormatException"/> for bad arguments and
 /// <see cref="Runtime.ShapeMismatchException"/> when the layer cannot take the input.
 /// </param>
-public sealed record LayerWord(string Name, string Usage, Func<CallText, Runtime.TensorShape, LayerSpec> Parse) : RegistryEntry(Name, Usage);
+public sealed record LayerWord(string Name, string Usage, Func<CallText, LayerInput, LayerSpec> Parse) : RegistryEntry(Name, Usage);
+
+/// <summary>
+/// What a layer word is parsed against: the sample shape flowing in (its channels, features or
+/// sequence length follow from it) and, for token data, the data's vocabulary (an embedding's
+/// default size). It reads like the shape itself (<see cref="Rank"/>, the indexer).
+/// </summary>
+/// <param name="Shape">The sample shape the layer takes.</param>
+/// <param name="Vocabulary">The token data's vocabulary, or null for data of features.</param>
+public sealed record LayerInput(Runtime.TensorShape Shape, int? Vocabulary = null)
+{
+    public int Rank => Shape.Rank;
+
+    public int Length => Shape.Length;
+
+    public int this[int axis] => Shape[axis];
+
+    public static implicit operator Runtime.TensorShape(LayerInput input) => input.Shape;
+}
 
 /// <summary>Names a <see cref="LayerSpec"/> record by PyTorch's class name of its layer.</summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]

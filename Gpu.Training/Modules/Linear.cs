@@ -3,20 +3,27 @@ using Gpu.Runtime;
 namespace Gpu.Training;
 
 /// <summary>
-/// torch.nn.Linear: <c>y = x W^T + b</c> with weight W (out, in) and bias b (out), on (batch, in)
-/// inputs (put a <see cref="Flatten"/> before it for images). Initialised like PyTorch: W and b ~
-/// U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)).
-/// Backward: <c>dW += dY^T X</c>, <c>db += sum_rows dY</c>, <c>dX = dY W</c>.
+/// torch.nn.Linear: <c>y = x W^T + b</c> with weight W (out, in) and bias b (out), over the last axis
+/// of its input, as PyTorch's: (batch, in) gives (batch, out), a sequence (batch, T, in) gives
+/// (batch, T, out), every position by the same weights (put a <see cref="Flatten"/> before it to mix
+/// an image's values). Initialised like PyTorch: W and b ~ U(-1/sqrt(in), 1/sqrt(in))
+/// (kaiming_uniform with a = sqrt(5)). Backward: <c>dW += dY^T X</c>, <c>db += sum_rows dY</c>,
+/// <c>dX = dY W</c>, the rows being every position of every sample.
 /// </summary>
 public sealed class Linear : Module, IReluEpilogue
 {
     private readonly Workspace output = new();
     private readonly Workspace gradInput = new();
+    private readonly ReshapedView inputRows = new();
+    private readonly ReshapedView outputRows = new();
+    private readonly ReshapedView gradOutputRows = new();
+    private readonly ReshapedView gradInputRows = new();
     private readonly TensorShape inputShape;
     private readonly TensorShape outputShape;
     private Parameter? weight;
     private Parameter? bias;
     private Tensor? input;
+    private TensorShape? sample;
 
     public Linear(int inFeatures, int outFeatures, bool bias = true)
     {
@@ -50,10 +57,14 @@ public sealed class Linear : Module, IReluEpilogue
     protected override IReadOnlyList<Parameter> GetParameters() =>
         weight is null ? [] : bias is null ? [weight] : [weight, bias];
 
-    public override TensorShape OutputShapeFor(TensorShape input) =>
-        input.Equals(inputShape)
-            ? outputShape
-            : throw new ShapeMismatchException($"{this}: input {Describe(input)} does not fit: it takes {Describe(inputShape)}{(input.Rank > 1 ? " (put a Flatten before it)" : "")}.");
+    public override TensorShape OutputShapeFor(TensorShape input)
+    {
+        if (input.Equals(inputShape))
+            return outputShape;
+        if (input.Rank > 1 && input[input.Rank - 1] == InFeatures)
+            return new TensorShape([.. input.ToArray()[..^1], OutFeatures]);
+        throw new ShapeMismatchException($"{this}: input {Describe(input)} does not fit: it takes {Describe(inputShape)}{(input.Rank > 1 ? $" or any shape ending in {InFeatures} (put a Flatten before it)" : "")}.");
+    }
 
     public override Tensor Forward(Tensor input) => Forward(input, relu: false);
 
@@ -62,28 +73,52 @@ public sealed class Linear : Module, IReluEpilogue
     private Tensor Forward(Tensor input, bool relu)
     {
         var device = RequireDevice();
-        RequireShape(input, inputShape);
+        if (input.Rank == 2)
+        {
+            RequireShape(input, inputShape);
+            this.input = input;
+            var y = output.Get(device, input.Shape[0], outputShape);
+            Ops.Linear(input, Weight.Data, bias?.Data, y, relu);
+            return y;
+        }
+
+        // Every position of every sample is one row of the product.
+        sample = Samples.Of(input, sample);
+        var outSample = OutputShapeFor(sample);
         this.input = input;
-        var y = output.Get(device, input.Shape[0], outputShape);
-        Ops.Linear(input, Weight.Data, bias?.Data, y, relu);
-        return y;
+        var full = output.Get(device, input.Shape[0], outSample);
+        Ops.Linear(Matrix(inputRows, input), Weight.Data, bias?.Data, Matrix(outputRows, full), relu);
+        return full;
     }
 
     public override Tensor? Backward(Tensor gradOutput)
     {
         var device = RequireDevice();
         var x = input ?? throw new InvalidOperationException($"{this}: Backward called before Forward.");
-        if (gradOutput.Rank != 2 || gradOutput.Shape[0] != x.Shape[0] || gradOutput.Shape[1] != OutFeatures)
-            throw new ShapeMismatchException($"{this}: gradOutput {gradOutput.Shape} does not match the last output ({x.Shape[0]}, {OutFeatures}).");
-        Ops.MatMul(gradOutput, x, Weight.Grad, transposeA: true, accumulate: true);
+        if (gradOutput.Rank != x.Rank || gradOutput.Shape[0] != x.Shape[0] || gradOutput.Shape[gradOutput.Rank - 1] != OutFeatures || gradOutput.Length / OutFeatures != x.Length / InFeatures)
+            throw new ShapeMismatchException($"{this}: gradOutput {gradOutput.Shape} does not match the last output (the input {x.Shape} with {OutFeatures} outputs).");
+        var x2 = x.Rank == 2 ? x : Matrix(inputRows, x);
+        var dy2 = gradOutput.Rank == 2 ? gradOutput : Matrix(gradOutputRows, gradOutput);
+        Ops.MatMul(dy2, x2, Weight.Grad, transposeA: true, accumulate: true);
         if (bias is not null)
-            Ops.ColumnSums(gradOutput, bias.Grad, accumulate: true);
+            Ops.ColumnSums(dy2, bias.Grad, accumulate: true);
         if (!ComputesInputGradient)
             return null;
-        var dx = gradInput.Get(device, x.Shape[0], inputShape);
-        Ops.MatMul(gradOutput, Weight.Data, dx);
-        return dx;
+        if (x.Rank == 2)
+        {
+            var dx = gradInput.Get(device, x.Shape[0], inputShape);
+            Ops.MatMul(gradOutput, Weight.Data, dx);
+            return dx;
+        }
+
+        var full = gradInput.Get(device, x.Shape[0], sample!);
+        Ops.MatMul(dy2, Weight.Data, Matrix(gradInputRows, full));
+        return full;
     }
+
+    // A (batch, ..., features) tensor as its (rows, features) matrix, a view made once per tensor.
+    private static Tensor Matrix(ReshapedView view, Tensor tensor) =>
+        view.Of(tensor, static t => [t.Length / t.Shape[t.Rank - 1], t.Shape[t.Rank - 1]]);
 
     public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={(HasBias ? "True" : "False")})";
 
@@ -108,7 +143,7 @@ public sealed class Linear : Module, IReluEpilogue
 
     internal override long FlopsPerSample(TensorShape input, bool training)
     {
-        long forward = 2L * InFeatures * OutFeatures;
+        long forward = 2L * InFeatures * OutFeatures * (input.Length / InFeatures); // per position of a sequence
         // Backward: the weight gradient always, the input gradient except for the first layer.
         return training ? forward + forward + (ComputesInputGradient ? forward : 0) : forward;
     }
@@ -127,12 +162,12 @@ public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = tru
 {
     public static LayerWord Entry { get; } = new("linear", "linear(out)", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(1);
-        if (input.Rank != 1)
-            throw new ShapeMismatchException($"linear takes (N, features) but gets {Module.Describe(input)} (put a flatten before it)");
-        return new LinearSpec(input[0], text.Int(0, "out"));
+        if (input.Rank == 3)
+            throw new ShapeMismatchException($"linear takes (N, features) or a sequence (N, T, features) but gets {Module.Describe(input)} (put a flatten before it)");
+        return new LinearSpec(input[input.Rank - 1], text.Int(0, "out"));
     }
 
     public override Module Create() => new Linear(InFeatures, OutFeatures, Bias);
@@ -152,6 +187,19 @@ internal static class Initialization
         var values = new float[count];
         for (int i = 0; i < count; i++)
             values[i] = (float)((random.NextDouble() * 2 - 1) * bound);
+        return values;
+    }
+
+    /// <summary>N(0, std^2) by Box-Muller, as normal_ draws (nn.Embedding: std 1; a position table: 0.02).</summary>
+    public static float[] Normal(Random random, int count, double std)
+    {
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            values[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+
         return values;
     }
 }

@@ -136,7 +136,7 @@ public sealed record MaxPool2dSpec(int KernelSize, int? Stride = null) : LayerSp
 {
     public static LayerWord Entry { get; } = new("maxpool", "maxpool(k[,stride=S])", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(1, "stride");
         return new MaxPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));
@@ -156,7 +156,7 @@ public sealed record AvgPool2dSpec(int KernelSize, int? Stride = null) : LayerSp
 {
     public static LayerWord Entry { get; } = new("avgpool", "avgpool(k[,stride=S])", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(1, "stride");
         return new AvgPool2dSpec(text.Int(0, "kernel"), text.Named("stride", text.Int(0, "kernel")));

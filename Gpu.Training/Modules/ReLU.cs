@@ -70,7 +70,7 @@ public sealed record ReLUSpec : LayerSpec, IRegistered<LayerWord>
 {
     public static LayerWord Entry { get; } = new("relu", "relu", Parse);
 
-    private static LayerSpec Parse(CallText text, TensorShape input)
+    private static LayerSpec Parse(CallText text, LayerInput input)
     {
         text.Expect(0);
         return new ReLUSpec();

@@ -72,6 +72,18 @@ internal sealed class ReshapedView
         return view;
     }
 
+    /// <summary>A rank-3 view (a, b, c) of <paramref name="tensor"/>, compared without allocating.</summary>
+    public Tensor Of(Tensor tensor, int a, int b, int c)
+    {
+        if (!ReferenceEquals(tensor, source) || view is null || view.IsDisposed || view.Rank != 3 || view.Shape[0] != a || view.Shape[1] != b || view.Shape[2] != c)
+        {
+            source = tensor;
+            view = tensor.Reshape(a, b, c);
+        }
+
+        return view;
+    }
+
     /// <summary>A view with the shape <paramref name="shape"/> computes from the tensor (called only when no view is cached).</summary>
     public Tensor Of(Tensor tensor, Func<Tensor, int[]> shape)
     {

@@ -79,7 +79,7 @@ public static class OnnxExport
         for (int i = 0; i < model.Modules.Count; i++)
         {
             var module = model.Modules[i];
-            x = Record(module)?.ToOnnx(graph.Layer($"{i}"), x)
+            x = Record(module)?.ToOnnx(graph.Layer($"{i}", model.ShapeBefore(i)), x)
                 ?? throw new NotSupportedException($"ONNX export does not cover layer {i}, {module} ({module.TypeName}): it has no ONNX form.");
         }
 

@@ -13,8 +13,8 @@ internal sealed class OnnxGraph(IReadOnlyDictionary<string, Parameter> parameter
 
     public GraphProto Graph { get; } = new() { Name = "gpu_training_model" };
 
-    /// <summary>What layer <paramref name="path"/> (its state_dict prefix without the dot, e.g. "3") writes its nodes with.</summary>
-    public OnnxLayer Layer(string path) => new(this, path);
+    /// <summary>What layer <paramref name="path"/> (its state_dict prefix without the dot, e.g. "3") writes its nodes with, given the sample shape it takes.</summary>
+    public OnnxLayer Layer(string path, Gpu.Runtime.TensorShape inputShape) => new(this, path, inputShape);
 
     public string Input(string name, int[] sample)
     {
@@ -42,6 +42,20 @@ internal sealed class OnnxGraph(IReadOnlyDictionary<string, Parameter> parameter
         Graph.Initializer.Add(Tensor(name, shape, values));
         return name;
     }
+
+    /// <summary>An int64 initializer (indices, shapes).</summary>
+    public string ConstantInt64(string name, int[] shape, long[] values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        tensor.Dims.Add(shape.Select(d => (long)d));
+        tensor.Int64Data.Add(values);
+        Graph.Initializer.Add(tensor);
+        return name;
+    }
+
+    /// <summary>A parameter's values, by state_dict name.</summary>
+    public float[] Values(string name) =>
+        parameters.TryGetValue(name, out var p) ? p.Data.ToArray() : throw new InvalidOperationException($"ONNX export: the model has no parameter {name}.");
 
     /// <summary>A parameter of the model as an initializer, or null when the model has none of that name (a layer without bias).</summary>
     public string? Parameter(string name)
@@ -96,10 +110,14 @@ internal sealed class OnnxGraph(IReadOnlyDictionary<string, Parameter> parameter
 
 /// <summary>
 /// What one layer writes its ONNX nodes with (<see cref="LayerSpec.ToOnnx"/>): nodes named
-/// <c>/{path}/{op}</c>, and its own parameters by their names within the layer ("weight").
+/// <c>/{path}/{op}</c>, its own parameters by their names within the layer ("weight"), and the
+/// sample shape it takes.
 /// </summary>
-internal sealed class OnnxLayer(OnnxGraph graph, string path)
+internal sealed class OnnxLayer(OnnxGraph graph, string path, Gpu.Runtime.TensorShape inputShape)
 {
+    /// <summary>The sample shape the layer takes (without the batch).</summary>
+    public Gpu.Runtime.TensorShape InputShape => inputShape;
+
     /// <summary>A node whose output is named <c>/{path}/{op}{suffix}</c> (a suffix tells apart two nodes of one op, e.g. "_1").</summary>
     public string Node(string op, string[] inputs, string suffix = "", params AttributeProto[] attributes) =>
         graph.Node(op, inputs, $"/{path.Replace('.', '/')}/{op}{suffix}", attributes);
@@ -113,4 +131,16 @@ internal sealed class OnnxLayer(OnnxGraph graph, string path)
 
     /// <summary>A scalar constant of this layer, named <c>/{path}/{name}</c>.</summary>
     public string Scalar(string name, float value) => graph.Constant($"/{path.Replace('.', '/')}/{name}", [], [value]);
+
+    /// <summary>An int64 scalar of this layer (an index), named <c>/{path}/{name}</c>.</summary>
+    public string Int64Scalar(string name, long value) => graph.ConstantInt64($"/{path.Replace('.', '/')}/{name}", [], [value]);
+
+    /// <summary>An int64 vector of this layer (axes, a shape), named <c>/{path}/{name}</c>.</summary>
+    public string Int64Vector(string name, params long[] values) => graph.ConstantInt64($"/{path.Replace('.', '/')}/{name}", [values.Length], values);
+
+    /// <summary>A float initializer of this layer from values the exporter computes (e.g. reordered weights), named <c>{path}.{name}</c>.</summary>
+    public string Derived(string name, int[] shape, float[] values) => graph.Constant($"{path}.{name}", shape, values);
+
+    /// <summary>The values of the layer's parameter <paramref name="name"/> (to reorder or combine them).</summary>
+    public float[] Values(string name) => graph.Values($"{path}.{name}");
 }

@@ -59,6 +59,20 @@ internal static unsafe class HostOps
             Unsafe.Add(ref dxs, i) = Unsafe.Add(ref ys, i) > 0f ? Unsafe.Add(ref dys, i) : 0f;
     }
 
+    /// <summary><c>y = a + b</c>, element by element (y may be a or b).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        ref float ar = ref MemoryMarshal.GetReference(a);
+        ref float br = ref MemoryMarshal.GetReference(b);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        nuint n = (nuint)y.Length, i = 0, width = (nuint)Width;
+        for (; i + width <= n; i += width)
+            (Vector.LoadUnsafe(ref ar, i) + Vector.LoadUnsafe(ref br, i)).StoreUnsafe(ref yr, i);
+        for (; i < n; i++)
+            Unsafe.Add(ref yr, i) = Unsafe.Add(ref ar, i) + Unsafe.Add(ref br, i);
+    }
+
     public static void GatherRows(ReadOnlySpan<float> source, ReadOnlySpan<int> indices, int offset, Span<float> destination, int width)
     {
         int rows = width == 0 ? 0 : destination.Length / width;
