@@ -15,9 +15,9 @@ internal static class ModelSetup
     private const int MaxClasses = 1 << 24;
 
     /// <summary>The model the flags describe for this data, on the device (with --init weights when given).</summary>
-    public static Sequential Create(TrainSettings s, Device device, Dataset train, Dataset? validation)
+    public static Sequential Create(TrainSettings s, Device device, RunData data)
     {
-        var model = Describe(s, train, validation).To(device, s.Seed);
+        var model = Describe(s, data).To(device, s.Seed);
         try
         {
             if (s.Init is not null)
@@ -32,9 +32,12 @@ internal static class ModelSetup
     }
 
     /// <summary>The model the flags describe (not yet on a device), its outputs checked against the targets.</summary>
-    public static Sequential Describe(TrainSettings s, Dataset train, Dataset? validation)
+    public static Sequential Describe(TrainSettings s, RunData data)
     {
-        int outputs = Outputs(s, train, validation);
+        if (data.Tokens is not null)
+            return DescribeLanguageModel(s, data);
+        var train = data.Table!;
+        int outputs = Outputs(s, train, data.Validation as Dataset);
         var shape = InputShape(s, train);
         if (s.Model is null)
         {
@@ -43,16 +46,7 @@ internal static class ModelSetup
             return Sequential.Mlp(train.FeatureCount, s.MlpLayers, outputs);
         }
 
-        Sequential model;
-        try
-        {
-            model = Architecture.Parse(s.Model, shape);
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException($"--model: {e.Message}");
-        }
-
+        var model = Parse(s, shape, null);
         if (model.OutputShape.Rank != 1 || model.OutputFeaturesCount != outputs)
         {
             model.Dispose();
@@ -63,17 +57,54 @@ internal static class ModelSetup
         return model;
     }
 
+    // A model over token windows: T ids in, T positions of logits over at least the vocabulary out.
+    private static Sequential DescribeLanguageModel(TrainSettings s, RunData data)
+    {
+        int vocabulary = data.Vocabulary!.Value, context = data.Tokens!.Context, largest = data.LargestId!.Value;
+        if (s.Model is null)
+            throw new UsageException($"token data needs --model, e.g. \"embedding(64),lstm(128),linear({vocabulary})\".");
+        var model = Parse(s, new TensorShape(context), vocabulary);
+        var output = model.OutputShape;
+        if (output.Rank != 2 || output[0] != context || output[1] < vocabulary)
+        {
+            model.Dispose();
+            throw new UsageException($"--model ends with outputs {Module.Describe(output)} but a language model over {context}-token windows gives logits (N, {context}, {vocabulary}): end it with linear({vocabulary}).");
+        }
+
+        if (model.Modules[0] is Embedding embedding && embedding.Vocabulary <= largest)
+        {
+            model.Dispose();
+            throw new UsageException($"token id {largest} is not below the embedding's vocabulary of {embedding.Vocabulary}: give vocab={largest + 1} or more.");
+        }
+
+        return model;
+    }
+
+    private static Sequential Parse(TrainSettings s, TensorShape shape, int? vocabulary)
+    {
+        try
+        {
+            return Architecture.Parse(s.Model!, shape, vocabulary);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--model: {e.Message}");
+        }
+    }
+
     /// <summary>Every architecture, loss and optimizer flag the user gave must agree with the checkpoint.</summary>
-    public static void CheckResumable(TrainSettings s, ResumedTraining resumed, Dataset train, Dataset? validation)
+    public static void CheckResumable(TrainSettings s, ResumedTraining resumed, RunData data)
     {
         if (s.Given.Contains("--loss") && resumed.Info.Loss != s.Loss)
             throw new UsageException($"{s.Resume} was trained with --loss {resumed.Info.Loss}, not {s.Loss}.");
-        if (!resumed.Info.FeatureNames.SequenceEqual(train.FeatureNames))
-            throw new UsageException($"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", train.FeatureNames)}.");
+        if (!resumed.Info.FeatureNames.SequenceEqual(data.FeatureNames))
+            throw new UsageException(data.Tokens is null
+                ? $"{s.Resume} was trained on features {string.Join(",", resumed.Info.FeatureNames)}, but the data has {string.Join(",", data.FeatureNames)}."
+                : $"{s.Resume} was trained on {resumed.Info.FeatureNames.Count} inputs a sample, but --context gives {data.FeatureNames.Count}.");
         var model = resumed.Model;
         if (s.Given.Overlaps(["--layers", "--model", "--input-shape"]))
         {
-            using var flags = Describe(s, train, validation);
+            using var flags = Describe(s, data);
             if (!flags.InputShape.Equals(model.InputShape) || !flags.Specs.SequenceEqual(model.Specs))
                 throw new UsageException($"{s.Resume} holds the model {Summary(model)}, but the flags describe {Summary(flags)}; drop the architecture flags to resume it.");
         }

@@ -10,8 +10,23 @@ internal static class TrainCommand
     public static Command Create(CommandContext context)
     {
         var data = new Option<string?>("--data") { Description = "Training data: a CSV (with a header line) or Parquet file, a folder of them, or a pattern such as 'data/part-*.csv' (files in sorted order, same columns).", HelpName = "PATH" };
-        var val = new Option<string?>("--val") { Description = "Validation data: file(s) as for --data, with the same columns.", HelpName = "PATH" };
-        var valSplit = new Option<double?>("--val-split") { Description = "Hold out this fraction of --data for validation (seeded).", HelpName = "F" };
+        var text = new Option<string?>("--text")
+        {
+            Description = "Token data: the file's bytes are the tokens (vocabulary 256, any file, UTF-8 or not); a folder (its .txt files) or a pattern. Needs --context.",
+            HelpName = "PATH",
+        };
+        var tokens = new Option<string?>("--tokens")
+        {
+            Description = "Token data: llm.c's token files (a 256-int32 header, magic 20240520, then uint16 tokens); a file, a folder (its .bin files) or a pattern. Needs --context.",
+            HelpName = "PATH",
+        };
+        var contextLength = new Option<int?>("--context")
+        {
+            Description = "Tokens per sample for --text or --tokens: window i holds tokens [i T, i T + T) and learns the next token at each.",
+            HelpName = "T",
+        };
+        var val = new Option<string?>("--val") { Description = "Validation data: file(s) as for --data (with the same columns), --text or --tokens.", HelpName = "PATH" };
+        var valSplit = new Option<double?>("--val-split") { Description = "Hold out this fraction for validation: seeded rows of --data, the last windows of token data.", HelpName = "F" };
         var target = new Option<string?>("--target") { Description = "Target column names, comma-separated [last column].", HelpName = "NAMES" };
         var layers = new Option<string?>("--layers") { Description = "MLP shorthand: hidden layer widths, comma-separated; empty for none [20].", HelpName = "WIDTHS" };
         var model = new Option<string?>("--model")
@@ -81,7 +96,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
-            data, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, schedule, l1, l2, clipNorm, clipValue, epochs, batchSize, accumulate,
+            data, text, tokens, contextLength, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, schedule, l1, l2, clipNorm, clipValue, epochs, batchSize, accumulate,
             shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed, deviceData,
         };
         foreach (var option in hyperparameters.Options)
@@ -93,6 +108,9 @@ internal static class TrainCommand
             var settings = new TrainSettings
             {
                 Data = parse.GetValue(data),
+                Text = parse.GetValue(text),
+                Tokens = parse.GetValue(tokens),
+                Context = parse.GetValue(contextLength),
                 Val = parse.GetValue(val),
                 ValSplit = parse.GetValue(valSplit),
                 Targets = SplitList(parse.GetValue(target)),

@@ -67,7 +67,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             ? Device.Create(s.Device)
             : Device.Create(s.Device, group.LocalRank, Math.Max(1, Environment.ProcessorCount / group.LocalSize));
         context.Out.WriteLine(group is null ? $"Device: {device}" : $"Device (rank 0 of {group.WorldSize}, {group.Implementation}): {device}");
-        var (train, validation) = LoadData();
+        var data = LoadData();
 
         using var resumed = s.Resume is null ? null : TrainingCheckpoint.Load(s.Resume, device);
         if (resumed is not null)
@@ -81,25 +81,25 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         HyperparameterFlags.Check(s.Hyperparameters, Registry<LossEntry>.Get(s.Loss, "loss"), Registry<OptimizerEntry>.Get(s.Optimizer, "optimizer"));
-        var standardizer = resumed is not null ? resumed.Info.Standardizer : s.Standardize ? Standardizer.Fit(train) : null;
-        if (standardizer is not null)
+        var standardizer = resumed is not null ? resumed.Info.Standardizer : s.Standardize ? Standardizer.Fit(data.Table!) : null;
+        if (standardizer is not null && data.Table is { } table)
         {
-            standardizer.TransformInPlace(train);
-            if (validation is not null)
-                standardizer.TransformInPlace(validation);
+            standardizer.TransformInPlace(table);
+            if (data.Validation is Dataset validationTable)
+                standardizer.TransformInPlace(validationTable);
         }
 
         if (resumed is not null)
-            ModelSetup.CheckResumable(s, resumed, train, validation);
+            ModelSetup.CheckResumable(s, resumed, data);
         var (loss, lossOptions) = RunSetup.Loss(s, resumed);
         using var lossInUse = loss;
-        using var fresh = resumed is null ? ModelSetup.Create(s, device, train, validation) : null;
+        using var fresh = resumed is null ? ModelSetup.Create(s, device, data) : null;
         var model = resumed?.Model ?? fresh!;
         using var freshOptimizer = resumed is null ? RunSetup.Optimizer(s, model.Parameters()) : null;
         var optimizer = resumed?.Optimizer ?? freshOptimizer!;
         int startEpoch = resumed?.Epoch ?? 0;
         var options = RunSetup.TrainerOptions(s, resumed?.State, s.DeviceDataMegabytes is { } mb ? (long)(mb * 1e6) : null, s.Patience);
-        var info = new ModelInfo(s.Loss, train.FeatureNames, train.TargetNames, standardizer, Extra(device, optimizer, lossOptions));
+        var info = new ModelInfo(s.Loss, data.FeatureNames, data.TargetNames, standardizer, Extra(device, optimizer, lossOptions, data));
         if (model.IsMlp)
             context.Out.WriteLine($"Model: MLP {model.Summary}, {model.ParameterCount} parameters");
         else
@@ -111,17 +111,17 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             // Nothing left to train: the outputs asked for are written from the checkpoint's state,
             // so that an older file at those paths never passes for this run's result.
             context.Out.WriteLine($"Nothing to train: {s.Resume} has completed {startEpoch} of {s.Epochs} epochs.");
-            WriteOutputs(device, model, optimizer, trainer, info, lossOptions, new TrainingHistory(), null);
+            WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, new TrainingHistory(), null);
             return ExitCode.Ok;
         }
 
-        CheckSchedule(trainer, train.Count);
+        CheckSchedule(trainer, data.Train.Count);
         if (group is not null)
-            CheckRanksAgree(group, train, validation, model, optimizer, options, device);
+            CheckRanksAgree(group, data, model, optimizer, options, device);
 
         // After every epoch, in this order (the trainer's own parts, the schedule and early stopping, come first).
-        var progress = new TrainingProgress(context, s.Epochs, startEpoch);
-        trainer.Add(new EpochLog(progress, s.LogEvery, showRate: options.Schedule is not null));
+        var progress = new TrainingProgress(context, s.Epochs, startEpoch, data.Tokens?.Context);
+        trainer.Add(new EpochLog(progress, s.LogEvery, showRate: options.Schedule is not null, perToken: data.Tokens is not null));
         var checkpoints = WritesFiles && s.Checkpoint is not null ? new Checkpointing(s.Checkpoint, s.CheckpointEvery ?? 10, s.Epochs, model, optimizer, info) : null;
         if (checkpoints is not null)
             trainer.Add(checkpoints);
@@ -137,7 +137,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         TrainingHistory history;
         try
         {
-            history = progress.Run(() => trainer.Fit(train, validation, startEpoch, earlyStopping: resumed?.EarlyStopping));
+            history = progress.Run(() => trainer.Fit(data.Train, data.Validation, startEpoch, earlyStopping: resumed?.EarlyStopping));
         }
         catch (TrainingDivergedException e)
         {
@@ -153,7 +153,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
         if (history.StoppedEarly)
             context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
-        WriteOutputs(device, model, optimizer, trainer, info, lossOptions, history, energy);
+        WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, history, energy);
         return ExitCode.Ok;
     }
 
@@ -170,15 +170,20 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
     }
 
-    /// <summary>One epoch as the reference example prints it: <c>Epoch 10, Loss: ..., Val Loss: ...</c>, then accuracy for classifiers.</summary>
-    internal static string EpochLine(EpochResult e)
+    /// <summary>
+    /// One epoch as the reference example prints it: <c>Epoch 10, Loss: ..., Val Loss: ...</c>, then
+    /// accuracy for classifiers and, for token data, the validation loss in bits per token.
+    /// </summary>
+    internal static string EpochLine(EpochResult e, bool perToken = false)
     {
         string line = e.ValLoss is { } v ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}" : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}";
-        return e.ValAccuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}") : line;
+        if (e.ValAccuracy is { } accuracy)
+            line = string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}");
+        return perToken && e.ValLoss is { } loss ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Bits/Token: {loss / Math.Log(2):F4}") : line;
     }
 
     // The closing summary, then the model and the report when asked for (rank 0 only).
-    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, TrainingHistory history, double? energy)
+    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, RunData runData, TrainingHistory history, double? energy)
     {
         var ranks = group is null
             ? new ReportRanks(1, [$"{device.Info.KindName}: {device.Info.Name}"], 0, null)
@@ -186,15 +191,18 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         if (!WritesFiles)
             return;
         var context = Output;
-        var data = new ReportData(loads.Sum(l => l.Bytes), loads.Sum(l => l.Seconds), dataResidence);
+        var tokens = runData.Tokens;
+        var data = new ReportData(loads.Sum(l => l.Bytes), loads.Sum(l => l.Seconds), dataResidence,
+            tokens is null ? null : new ReportTokens(tokens.Tokens.Kind, tokens.Tokens.Count + ((runData.Validation as TokenWindows)?.Tokens is { } v && v != tokens.Tokens ? v.Count : 0),
+                tokens.Context, runData.Train.Count, runData.Validation?.Count ?? 0, runData.Vocabulary!.Value));
         var o = trainer.Options;
         var training = new ReportTraining(s.Loss, lossOptions, optimizer.Name, optimizer.Options, o.Schedule?.Format(), o.BatchSize, o.Accumulate,
             o.ClipGradNorm, o.ClipGradValue, o.L1, o.L2);
-        var summary = Summarise(device, model, history, energy, ranks, training, data);
+        var summary = Summarise(device, model, history, energy, ranks, training, data, tokens?.Context);
         context.Out.WriteLine(summary.Text);
         if (s.Save is not null)
         {
-            ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, lossOptions, history) });
+            ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, lossOptions, runData, history) });
             context.Out.WriteLine($"Saved the model to {s.Save}");
         }
 
@@ -205,12 +213,14 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
     }
 
-    private (Dataset Train, Dataset? Validation) LoadData()
+    private RunData LoadData()
     {
+        if (s.IsTokens)
+            return LoadTokens();
         if (s.Data is null)
         {
             // The reference example: torch.randn-like data, seeded.
-            return (Dataset.Synthetic(ReferenceTrainRows, ReferenceFeatures, 1, s.Seed),
+            return RunData.Of(Dataset.Synthetic(ReferenceTrainRows, ReferenceFeatures, 1, s.Seed),
                     Dataset.Synthetic(ReferenceValRows, ReferenceFeatures, 1, unchecked(s.Seed + 1)));
         }
 
@@ -223,16 +233,67 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             loads.Add(validationLoad);
             if (!validation.FeatureNames.SequenceEqual(train.FeatureNames))
                 throw new UsageException($"{s.Val} has features {string.Join(",", validation.FeatureNames)} but {s.Data} has {string.Join(",", train.FeatureNames)}.");
-            return (train, validation);
+            return RunData.Of(train, validation);
         }
 
         if (s.ValSplit is { } fraction)
-            return train.SplitInPlace(fraction, s.Seed);
+        {
+            var (part, held) = train.SplitInPlace(fraction, s.Seed);
+            return RunData.Of(part, held);
+        }
 
-        return (train, null);
+        return RunData.Of(train, null);
     }
 
-    private Dictionary<string, string> Extra(Device device, Optimizer optimizer, IReadOnlyDictionary<string, double> lossOptions, TrainingHistory? history = null)
+    // --text or --tokens: the windows of the training files, and of --val's or the tail's.
+    private RunData LoadTokens()
+    {
+        string flag = s.Text is not null ? "--text" : "--tokens", path = s.Text ?? s.Tokens!;
+        var train = Windows(flag, path, Tokens(path));
+        if (s.Val is not null)
+            return RunData.Of(train, Windows("--val", s.Val, Tokens(s.Val)));
+        if (s.ValSplit is { } fraction)
+        {
+            try
+            {
+                var (part, held) = train.SplitTail(fraction);
+                return RunData.Of(part, held);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException($"--val-split: {e.Message}");
+            }
+        }
+
+        return RunData.Of(train, null);
+    }
+
+    // The token files of one flag, read with the time it took.
+    private TokenStream Tokens(string path)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var stream = s.Text is not null
+            ? TokenStream.FromText(DataFiles.Resolve(path, [".txt"]))
+            : TokenStream.FromLlmc(DataFiles.Resolve(path, [".bin"]));
+        loads.Add(new LoadStats(stream.Bytes, clock.Elapsed.TotalSeconds));
+        Output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Tokens: {path}: {stream.Count:N0} {(stream.Kind == "bytes" ? "bytes" : "uint16 tokens")} in {stream.Files} file{(stream.Files == 1 ? "" : "s")}, vocabulary {stream.Vocabulary}"));
+        return stream;
+    }
+
+    private TokenWindows Windows(string flag, string path, TokenStream stream)
+    {
+        try
+        {
+            return new TokenWindows(stream, s.Context!.Value);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--context {s.Context} is too long for {flag} {path}: {e.Message}");
+        }
+    }
+
+    private Dictionary<string, string> Extra(Device device, Optimizer optimizer, IReadOnlyDictionary<string, double> lossOptions, RunData data, TrainingHistory? history = null)
     {
         var extra = new Dictionary<string, string>
         {
@@ -242,6 +303,14 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
             [RunSetup.LossOptionsKey] = System.Text.Json.JsonSerializer.Serialize(lossOptions),
         };
+        if (data.Tokens is { } tokens)
+        {
+            // What `generate` needs: how text becomes tokens, how many the model sees, and their range.
+            extra[TokenModel.DataKey] = tokens.Tokens.Kind;
+            extra[TokenModel.ContextKey] = tokens.Context.ToString(CultureInfo.InvariantCulture);
+            extra[TokenModel.VocabularyKey] = data.Vocabulary!.Value.ToString(CultureInfo.InvariantCulture);
+        }
+
         if (history?.Last is { } last)
         {
             extra["epochs"] = (last.Epoch + 1).ToString(CultureInfo.InvariantCulture);
@@ -255,10 +324,11 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
     // Ranks that disagree on the data or the configuration would train different models: compared
     // (as one line each) across ranks before the first step.
-    private void CheckRanksAgree(ProcessGroup processGroup, Dataset train, Dataset? validation, Sequential model, Optimizer optimizer, TrainerOptions options, Device device)
+    private void CheckRanksAgree(ProcessGroup processGroup, RunData data, Sequential model, Optimizer optimizer, TrainerOptions options, Device device)
     {
+        var train = data.Train;
         string mine = string.Create(CultureInfo.InvariantCulture,
-            $"data {train.Count}x{train.FeatureCount}->{train.TargetCount} ({string.Join(",", train.FeatureNames)} -> {string.Join(",", train.TargetNames)}), validation {validation?.Count ?? 0} rows, model {Module.Describe(model.InputShape)} {Architecture.Format(model)}, loss {s.Loss} {System.Text.Json.JsonSerializer.Serialize(s.Hyperparameters.Given)}, {optimizer.Name} {System.Text.Json.JsonSerializer.Serialize(optimizer.Options, optimizer.Options.GetType())}, batch {s.BatchSize}, accumulate {options.Accumulate}, schedule {options.Schedule?.Format() ?? "none"}, clip {options.ClipGradNorm}/{options.ClipGradValue}, l1 {options.L1}, l2 {options.L2}, epochs {s.Epochs}, seed {s.Seed}, shuffle {s.Shuffle}");
+            $"data {train.Count}x{train.FeatureCount}->{train.TargetCount} ({string.Join(",", data.FeatureNames)} -> {string.Join(",", data.TargetNames)}), validation {data.Validation?.Count ?? 0} rows, model {Module.Describe(model.InputShape)} {Architecture.Format(model)}, loss {s.Loss} {System.Text.Json.JsonSerializer.Serialize(s.Hyperparameters.Given)}, {optimizer.Name} {System.Text.Json.JsonSerializer.Serialize(optimizer.Options, optimizer.Options.GetType())}, batch {s.BatchSize}, accumulate {options.Accumulate}, schedule {options.Schedule?.Format() ?? "none"}, clip {options.ClipGradNorm}/{options.ClipGradValue}, l1 {options.L1}, l2 {options.L2}, epochs {s.Epochs}, seed {s.Seed}, shuffle {s.Shuffle}");
         var all = processGroup.AllGather(mine);
         int other = Array.FindIndex(all, text => text != all[0]);
         if (other > 0)
@@ -276,11 +346,12 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
     }
 
     private static (string Text, TrainingReport Report) Summarise(
-        Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks ranks, ReportTraining training, ReportData data)
+        Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks ranks, ReportTraining training, ReportData data, int? context)
     {
         double seconds = history.TrainSeconds;
         double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
         double samplesPerSecond = seconds > 0 ? history.Samples / seconds : 0;
+        double? tokensPerSecond = context is { } t ? samplesPerSecond * t : null;
         double gflops = seconds > 0 ? model.Flops(training: true) * (double)history.Samples / seconds / 1e9 : 0;
         string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
         // Model FLOP utilisation against the fp32 peak of every rank's device (null when unknown).
@@ -291,20 +362,23 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         string where = ranks.Mpi is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
         string communication = ranks.Mpi is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
         string text = string.Create(CultureInfo.InvariantCulture,
-            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}.");
+            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s{(tokensPerSecond is { } tps ? $" ({tps:F0} tokens/s)" : "")}, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}.");
         var last = history.Last;
         var report = new TrainingReport(
             new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
             new ReportModel(model.IsMlp ? model.LayerWidths : null, Architecture.Format(model), model.InputShape.ToArray(), model.ParameterCount),
             training,
-            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, e.LearningRate, e.GradNorm, e.Seconds))],
-            new ReportResult(last?.Loss, last?.ValLoss, history.BestEpoch, history.StoppedEarly),
-            new ReportThroughput(seconds, stepsPerSecond, samplesPerSecond, gflops, peakGflops, utilisation, peak?.Source),
+            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, Bits(context, e.ValLoss), e.LearningRate, e.GradNorm, e.Seconds))],
+            new ReportResult(last?.Loss, last?.ValLoss, Bits(context, last?.ValLoss), history.BestEpoch, history.StoppedEarly),
+            new ReportThroughput(seconds, stepsPerSecond, samplesPerSecond, tokensPerSecond, gflops, peakGflops, utilisation, peak?.Source),
             new ReportEnergy(energy, energy is null ? null : "nvml"),
             ranks,
             data);
         return (text, report);
     }
+
+    // A language model's loss in bits per token (its cross-entropy is in nats): null for other data.
+    private static double? Bits(int? context, double? loss) => context is null || loss is null ? null : loss / Math.Log(2);
 
     /// <summary>Shortest round-trip form, as Python prints a float (<c>repr</c>).</summary>
     internal static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -9,6 +9,15 @@ internal sealed record TrainSettings
     public static readonly IReadOnlyList<int> DefaultLayers = [20];
 
     public string? Data { get; init; }
+
+    /// <summary>--text: byte tokens.</summary>
+    public string? Text { get; init; }
+
+    /// <summary>--tokens: llm.c token files.</summary>
+    public string? Tokens { get; init; }
+
+    /// <summary>--context: tokens per sample of token data.</summary>
+    public int? Context { get; init; }
     public string? Val { get; init; }
     public double? ValSplit { get; init; }
     public IReadOnlyList<string> Targets { get; init; } = [];
@@ -72,14 +81,20 @@ internal sealed record TrainSettings
         Require(DeviceDataMegabytes is null || (double.IsFinite(DeviceDataMegabytes.Value) && DeviceDataMegabytes >= 0), $"--device-data-mb must be a finite number >= 0, got {DeviceDataMegabytes}.");
         Require(Patience is null or >= 1, $"--patience must be at least 1, got {Patience}.");
         Require(Accumulate >= 1, $"--accumulate must be at least 1 batch per optimizer step, got {Accumulate}.");
-        Require(ClipGradNorm is null || (double.IsFinite(ClipGradNorm.Value) && ClipGradNorm > 0), $"--clip-grad-norm must be a finite number > 0, got {Text(ClipGradNorm)}.");
-        Require(ClipGradValue is null || (double.IsFinite(ClipGradValue.Value) && ClipGradValue > 0), $"--clip-grad-value must be a finite number > 0, got {Text(ClipGradValue)}.");
+        Require(ClipGradNorm is null || (double.IsFinite(ClipGradNorm.Value) && ClipGradNorm > 0), $"--clip-grad-norm must be a finite number > 0, got {Number(ClipGradNorm)}.");
+        Require(ClipGradValue is null || (double.IsFinite(ClipGradValue.Value) && ClipGradValue > 0), $"--clip-grad-value must be a finite number > 0, got {Number(ClipGradValue)}.");
         if (LrSchedule is not null)
             _ = Schedule(); // a bad schedule is a usage error now, not after loading the data
         Require(ValSplit is null || (ValSplit > 0 && ValSplit < 1), $"--val-split must lie strictly between 0 and 1, got {ValSplit}.");
         Require(Val is null || ValSplit is null, "--val and --val-split cannot be used together.");
-        Require(Data is not null || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && InputShape is null),
-            "--val, --val-split, --target, --standardize and --input-shape need --data.");
+        Require(new[] { Data, Text, Tokens }.Count(d => d is not null) <= 1, "--data, --text and --tokens cannot be used together: give one kind of training data.");
+        Require(Context is null || IsTokens, "--context applies to token data (--text or --tokens) only.");
+        Require(!IsTokens || Context is not null, $"{(Text is not null ? "--text" : "--tokens")} needs --context T, the tokens of one sample (e.g. --context 64).");
+        Require(Context is null or >= 1, $"--context must be at least 1 token, got {Context}.");
+        Require(!IsTokens || (Targets.Count == 0 && !Standardize && InputShape is null && Layers is null),
+            "--target, --standardize, --input-shape and --layers apply to --data: token data's targets are the next tokens; describe its model with --model (e.g. embedding(64),lstm(128),linear(256)).");
+        Require(Data is not null || IsTokens || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && InputShape is null),
+            "--val, --val-split, --target, --standardize and --input-shape need --data (or --text or --tokens).");
         Require(CheckpointEvery is null || Checkpoint is not null, "--checkpoint-every needs --checkpoint PATH.");
         Require(CheckpointEvery is null or >= 1, $"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         Require(Init is null || Resume is null, "--init and --resume cannot be used together: a checkpoint already holds the weights.");
@@ -88,10 +103,13 @@ internal sealed record TrainSettings
         // Every output against every input and every other output, as the OS resolves the paths. A
         // checkpoint may be continued in place (--resume X --checkpoint X); nothing else may share a file.
         Paths.CheckDistinct(
-            [("--data", Data), ("--val", Val), ("--init", Init), ("--resume", Resume)],
+            [("--data", Data), ("--text", Text), ("--tokens", Tokens), ("--val", Val), ("--init", Init), ("--resume", Resume)],
             [("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report)],
             ("--checkpoint", "--resume"));
     }
+
+    /// <summary>True for token data (--text or --tokens).</summary>
+    public bool IsTokens => Text is not null || Tokens is not null;
 
     /// <summary>--lr-schedule as a schedule (a new one each call), or null when not given.</summary>
     public LrSchedule? Schedule()
@@ -108,7 +126,7 @@ internal sealed record TrainSettings
         }
     }
 
-    private static string Text(double? value) => value?.ToString("R", System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    private static string Number(double? value) => value?.ToString("R", System.Globalization.CultureInfo.InvariantCulture) ?? "";
 
     /// <summary>The hidden widths of the MLP to build: --layers, else the default.</summary>
     public IReadOnlyList<int> MlpLayers => Layers ?? DefaultLayers;

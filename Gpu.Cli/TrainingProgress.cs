@@ -6,9 +6,10 @@ namespace Gpu.Cli;
 
 /// <summary>
 /// Progress for long runs: a live bar (epoch, loss, learning rate, throughput, time left) when stdout
-/// is a terminal, plain lines otherwise.
+/// is a terminal, plain lines otherwise. With token data (<paramref name="tokensPerSample"/>, the
+/// context) the rate is in tokens per second.
 /// </summary>
-internal sealed class TrainingProgress(CommandContext context, int epochs, int startEpoch)
+internal sealed class TrainingProgress(CommandContext context, int epochs, int startEpoch, int? tokensPerSample = null)
 {
     private ProgressTask? task;
     private double samples;
@@ -43,7 +44,9 @@ internal sealed class TrainingProgress(CommandContext context, int epochs, int s
         samples += e.Samples;
         seconds += e.Seconds;
         task.Increment(1);
+        double rate = samples / Math.Max(seconds, 1e-9);
+        string throughput = tokensPerSample is { } t ? $"{rate * t:F0} tokens/s" : $"{rate:F0} samples/s";
         task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} lr {e.LearningRate:G4} {samples / Math.Max(seconds, 1e-9):F0} samples/s"));
+            $"epoch {e.Epoch + 1}/{epochs} loss {e.Loss:G5} lr {e.LearningRate:G4} {throughput}"));
     }
 }

@@ -64,26 +64,29 @@ internal sealed record ReportTraining(
 /// <param name="Loss">The training loss (sample-weighted mean of the batch losses, penalties included).</param>
 /// <param name="ValLoss">The validation loss after the epoch, or null.</param>
 /// <param name="ValAccuracy">The validation accuracy of a classifier, or null.</param>
+/// <param name="ValBitsPerToken">A language model's validation loss in bits per token (loss / ln 2), or null.</param>
 /// <param name="Lr">The learning rate of the epoch's last optimizer step.</param>
 /// <param name="GradNorm">The complete gradient's total 2-norm at the epoch's last step, before clipping.</param>
 /// <param name="Seconds">The epoch's wall time, validation included.</param>
-internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double Lr, double GradNorm, double Seconds);
+internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double? ValBitsPerToken, double Lr, double GradNorm, double Seconds);
 
 /// <param name="FinalLoss">The last epoch's training loss.</param>
 /// <param name="FinalValLoss">The last epoch's validation loss.</param>
+/// <param name="FinalValBitsPerToken">A language model's last validation loss in bits per token, or null.</param>
 /// <param name="BestEpoch">The epoch with the lowest monitored loss (validation, else training).</param>
 /// <param name="StoppedEarly">True when early stopping ended the run.</param>
-internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, int? BestEpoch, bool StoppedEarly);
+internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, double? FinalValBitsPerToken, int? BestEpoch, bool StoppedEarly);
 
 /// <param name="TrainSeconds">Training time (kernels compiled beforehand, loading excluded).</param>
 /// <param name="StepsPerSecond">Optimizer steps per second.</param>
 /// <param name="SamplesPerSecond">Training rows per second.</param>
+/// <param name="TokensPerSecond">Training tokens per second (samples times the context), for token data; else null.</param>
 /// <param name="AchievedGflops">Model FLOPs per second, forward and backward.</param>
 /// <param name="PeakGflops">The fp32 peak of all ranks' devices, or null when unknown.</param>
 /// <param name="ModelFlopUtilisation">Achieved over peak.</param>
 /// <param name="PeakSource">Where the peak comes from (a measured FMA probe on CPUs, the architecture table on GPUs).</param>
 internal sealed record ReportThroughput(
-    double TrainSeconds, double StepsPerSecond, double SamplesPerSecond, double AchievedGflops, double? PeakGflops, double? ModelFlopUtilisation, string? PeakSource);
+    double TrainSeconds, double StepsPerSecond, double SamplesPerSecond, double? TokensPerSecond, double AchievedGflops, double? PeakGflops, double? ModelFlopUtilisation, string? PeakSource);
 
 /// <param name="Joules">The energy counter's difference over training, or null.</param>
 /// <param name="Source">Which counter ("nvml"), or null when none could be read.</param>
@@ -92,5 +95,8 @@ internal sealed record ReportEnergy(double? Joules, string? Source);
 /// <summary>A job's ranks: how many, each one's device, time in collectives, through which MPI (null for one process).</summary>
 internal sealed record ReportRanks(int WorldSize, IReadOnlyList<string> Devices, double CommunicationSeconds, string? Mpi);
 
-/// <summary>The data files read (bytes, seconds; 0 for the reference example's generated data) and where the trainer kept the rows ("device" or "host").</summary>
-internal sealed record ReportData(long Bytes, double LoadSeconds, string? Residence);
+/// <summary>The data files read (bytes, seconds; 0 for the reference example's generated data), where the trainer kept the rows ("device" or "host"), and token data's counts.</summary>
+internal sealed record ReportData(long Bytes, double LoadSeconds, string? Residence, ReportTokens? Tokens = null);
+
+/// <summary>Token data: how tokens were read ("bytes" or "uint16"), how many, the context, the training and validation windows, the vocabulary.</summary>
+internal sealed record ReportTokens(string Kind, long Tokens, int Context, int Windows, int ValidationWindows, int Vocabulary);

@@ -25,15 +25,13 @@ internal abstract class DataFeed : IDisposable
 
     public abstract void Dispose();
 
-    /// <summary>Bytes a set takes on the device when copied there whole.</summary>
-    public static long Bytes(Dataset data) => 4L * data.Count * (data.FeatureCount + data.TargetCount);
-
     /// <summary>
     /// A feed for <paramref name="data"/> whose batches hold at most <paramref name="batchRows"/>
-    /// rows; <paramref name="shuffled"/> when passes may follow a permutation.
+    /// rows; <paramref name="shuffled"/> when passes may follow a permutation. Only a table of floats
+    /// lives on the device (<paramref name="onDevice"/>); token windows are always cut on the host.
     /// </summary>
-    public static DataFeed Create(Device device, Dataset data, TensorShape sample, int batchRows, bool shuffled, bool onDevice) =>
-        onDevice ? new OnDevice(device, data, sample, batchRows, shuffled) : new OnHost(device, data, sample, batchRows);
+    public static DataFeed Create(Device device, TrainingSet data, TensorShape sample, int batchRows, bool shuffled, bool onDevice) =>
+        onDevice && data is Dataset table ? new OnDevice(device, table, sample, batchRows, shuffled) : new OnHost(device, data, sample, batchRows);
 
     private static TensorShape Shape(int rows, TensorShape sample) => new([rows, .. sample.ToArray()]);
 
@@ -129,13 +127,13 @@ internal abstract class DataFeed : IDisposable
     {
         // The batch in use, the next one arriving, and the one whose computation may still run.
         private const int Slots = 3;
-        private readonly Dataset data;
+        private readonly TrainingSet data;
         private readonly UploadRing ring;
         private readonly Dictionary<(int Slot, int Count), (Tensor, Tensor)> views = [];
         private int[]? permutation;
         private int turn; // slots are used in turn across passes: the next batch's is turn % Slots
 
-        public OnHost(Device device, Dataset data, TensorShape sample, int batchRows)
+        public OnHost(Device device, TrainingSet data, TensorShape sample, int batchRows)
         {
             this.data = data;
             ring = new UploadRing(device, Slots, Shape(batchRows, sample), new TensorShape(batchRows, data.TargetCount));
@@ -194,24 +192,7 @@ internal abstract class DataFeed : IDisposable
         private void Send(int slot, int index)
         {
             var (offset, count) = BatchAt(index);
-            int f = data.FeatureCount, t = data.TargetCount;
-            var xs = ring.Staging(slot, 0);
-            var ys = ring.Staging(slot, 1);
-            if (permutation is null)
-            {
-                data.Features.AsSpan(offset * f, count * f).CopyTo(xs);
-                data.Targets.AsSpan(offset * t, count * t).CopyTo(ys);
-            }
-            else
-            {
-                for (int r = 0; r < count; r++)
-                {
-                    int row = permutation[offset + r];
-                    data.Features.AsSpan(row * f, f).CopyTo(xs.Slice(r * f, f));
-                    data.Targets.AsSpan(row * t, t).CopyTo(ys.Slice(r * t, t));
-                }
-            }
-
+            data.CopyRows(offset, count, permutation, ring.Staging(slot, 0), ring.Staging(slot, 1));
             ring.Send(slot, count);
         }
     }

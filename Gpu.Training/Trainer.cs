@@ -94,7 +94,7 @@ public sealed class Trainer
     /// finite; no part runs for that epoch, so a checkpoint is only ever written from finite weights.
     /// </summary>
     public TrainingHistory Fit(
-        Dataset train, Dataset? validation = null, int startEpoch = 0, CancellationToken cancellationToken = default, EarlyStoppingState? earlyStopping = null)
+        TrainingSet train, TrainingSet? validation = null, int startEpoch = 0, CancellationToken cancellationToken = default, EarlyStoppingState? earlyStopping = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         CheckData(train, "training");
@@ -113,8 +113,8 @@ public sealed class Trainer
 
         // The data stays in host memory when it would not fit in what the device may hold for it
         // (on the CPU, always, by default: its device memory is host memory).
-        long dataBytes = DataFeed.Bytes(train) + (validation is null ? 0 : DataFeed.Bytes(validation));
-        bool onDevice = dataBytes <= DeviceDataLimit(device);
+        long dataBytes = train.DeviceBytes + (validation?.DeviceBytes ?? 0);
+        bool onDevice = dataBytes <= DeviceDataLimit(device) && train.CanLiveOnDevice && validation?.CanLiveOnDevice != false;
         DataResidence = onDevice ? "device" : "host";
         using var feed = DataFeed.Create(device, train, model.InputShape, plan.LargestShare, gather, onDevice);
         using var batchLosses = device.Zeros(plan.Batches + 2); // then the weights' sum of squares, then the gradient's
@@ -226,12 +226,12 @@ public sealed class Trainer
     }
 
     /// <summary>The loss of the model on a dataset (in evaluation mode, batched like training, no parameter change).</summary>
-    public double Evaluate(Dataset data)
+    public double Evaluate(TrainingSet data)
     {
         CheckData(data, "evaluation");
         var device = model.Parameters().Device;
         int batch = Options.BatchSize == 0 || Options.BatchSize >= data.Count ? data.Count : Options.BatchSize;
-        using var feed = DataFeed.Create(device, data, model.InputShape, batch, false, DataFeed.Bytes(data) <= DeviceDataLimit(device));
+        using var feed = DataFeed.Create(device, data, model.InputShape, batch, false, data.CanLiveOnDevice && data.DeviceBytes <= DeviceDataLimit(device));
         using var slots = device.Zeros(2 * ((data.Count + batch - 1) / batch));
         bool training = model.IsTraining;
         model.Eval();
@@ -338,13 +338,13 @@ public sealed class Trainer
         return loss.Reduction == Reduction.Sum ? total : total / plan.Rows;
     }
 
-    private void CheckData(Dataset data, string role)
+    private void CheckData(TrainingSet data, string role)
     {
         if (data.Count == 0)
             throw new ArgumentException($"The {role} set is empty.");
         if (data.FeatureCount != model.InputFeatures)
             throw new ArgumentException($"The {role} set has {data.FeatureCount} features but the model takes {model.InputFeatures} (input {Module.Describe(model.InputShape)}).");
-        loss.ValidateTargets(data.TargetRows, data.TargetCount, model.OutputShape);
+        data.CheckTargets(loss, model.OutputShape);
     }
 
     // The bytes of data the device may hold: the option, else all of a GPU's memory but a margin for

@@ -10,14 +10,17 @@ public static class DataFiles
 {
     private static readonly string[] DataExtensions = [".csv", ".parquet"];
 
-    public static IReadOnlyList<string> Resolve(string data)
+    public static IReadOnlyList<string> Resolve(string data) => Resolve(data, DataExtensions);
+
+    /// <summary>The files <paramref name="data"/> names, a folder's being those with one of <paramref name="folderExtensions"/> (e.g. ".bin" for token files).</summary>
+    public static IReadOnlyList<string> Resolve(string data, IReadOnlyList<string> folderExtensions)
     {
         ArgumentException.ThrowIfNullOrEmpty(data);
         if (Directory.Exists(data))
         {
             var inFolder = Sorted(Directory.EnumerateFiles(data)
-                .Where(f => DataExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase)));
-            return inFolder.Count > 0 ? inFolder : throw new FileNotFoundException($"{data}: the folder holds no .csv or .parquet files.", data);
+                .Where(f => folderExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase)));
+            return inFolder.Count > 0 ? inFolder : throw new FileNotFoundException($"{data}: the folder holds no {string.Join(" or ", folderExtensions)} files.", data);
         }
 
         if (data.IndexOfAny(['*', '?']) < 0)

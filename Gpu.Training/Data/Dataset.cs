@@ -7,7 +7,7 @@ namespace Gpu.Training;
 /// arrays with the rows after it, <see cref="SplitInPlace"/>); <see cref="FeatureRows"/> and
 /// <see cref="TargetRows"/> are exactly the rows.
 /// </summary>
-public sealed class Dataset
+public sealed class Dataset : TrainingSet
 {
     public Dataset(float[] features, float[] targets, int count, IReadOnlyList<string> featureNames, IReadOnlyList<string> targetNames)
     {
@@ -35,15 +35,35 @@ public sealed class Dataset
     /// <summary>The targets of the <see cref="Count"/> rows.</summary>
     public Span<float> TargetRows => Targets.AsSpan(0, Count * TargetCount);
 
-    public int Count { get; }
+    public override int Count { get; }
 
     public IReadOnlyList<string> FeatureNames { get; }
 
     public IReadOnlyList<string> TargetNames { get; }
 
-    public int FeatureCount => FeatureNames.Count;
+    public override int FeatureCount => FeatureNames.Count;
 
-    public int TargetCount => TargetNames.Count;
+    public override int TargetCount => TargetNames.Count;
+
+    internal override void CopyRows(int offset, int count, int[]? permutation, Span<float> features, Span<float> targets)
+    {
+        int f = FeatureCount, t = TargetCount;
+        if (permutation is null)
+        {
+            Features.AsSpan(offset * f, count * f).CopyTo(features);
+            Targets.AsSpan(offset * t, count * t).CopyTo(targets);
+            return;
+        }
+
+        for (int r = 0; r < count; r++)
+        {
+            int row = permutation[offset + r];
+            Features.AsSpan(row * f, f).CopyTo(features.Slice(r * f, f));
+            Targets.AsSpan(row * t, t).CopyTo(targets.Slice(r * t, t));
+        }
+    }
+
+    internal override void CheckTargets(Loss loss, Runtime.TensorShape outputShape) => loss.ValidateTargets(TargetRows, TargetCount, outputShape);
 
     /// <summary>
     /// Standard-normal features and targets from a seeded generator: the data of the reference

@@ -71,7 +71,7 @@ public abstract class Loss(Reduction reduction) : IDisposable
     public Tensor Backward(float weight)
     {
         var input = lastInput ?? throw new InvalidOperationException($"{GetType().Name}: Backward called before Forward.");
-        var rows = gradient.Rows(input.Device, input.Shape.Rows, input.Shape.Columns);
+        var rows = gradient.Rows(input.Device, input.Shape.Rows, input.Shape.Length / Math.Max(1, input.Shape.Rows));
         var grad = rows.Shape.Equals(input.Shape) ? rows : rows.Reshape(input.Shape.ToArray());
         LaunchBackward(input, lastTarget!, grad, weight);
         return grad;
