@@ -21,6 +21,7 @@ public static class CommandLine
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(ExportCommand.Create(context));
+        root.Subcommands.Add(GenerateCommand.Create(context));
         root.Subcommands.Add(DevicesCommand.Create(context));
 
         var parse = root.Parse(args);
