@@ -63,6 +63,8 @@ internal static class ModelSetup
         int vocabulary = data.Vocabulary!.Value, context = data.Tokens!.Context, largest = data.LargestId!.Value;
         if (s.Model is null)
             throw new UsageException($"token data needs --model, e.g. \"embedding(64),lstm(128),linear({vocabulary})\".");
+        if (!Registry<LossEntry>.Get(s.Loss, "loss").ClassIndices)
+            throw new UsageException($"--loss {s.Loss}: token data trains a language model, whose targets are the next tokens' ids: use --loss ce.");
         var model = Parse(s, new TensorShape(context), vocabulary);
         var output = model.OutputShape;
         if (output.Rank != 2 || output[0] != context || output[1] < vocabulary)

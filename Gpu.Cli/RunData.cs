@@ -17,7 +17,7 @@ internal sealed record RunData(TrainingSet Train, TrainingSet? Validation, IRead
         new(train, validation, [.. Enumerable.Range(0, train.Context).Select(i => $"t{i}")], [.. Enumerable.Range(0, train.Context).Select(i => $"next{i}")], train);
 
     /// <summary>The token data's vocabulary (of the training and validation tokens), or null for tabular data.</summary>
-    public int? Vocabulary => Tokens is null ? null : LargestId is { } id && Tokens.Tokens.Kind == "uint16" ? id + 1 : Tokens.Tokens.Vocabulary;
+    public int? Vocabulary => Tokens is null ? null : LargestId is { } id && Tokens.Tokens.Kind == TokenStream.Uint16Kind ? id + 1 : Tokens.Tokens.Vocabulary;
 
     /// <summary>The largest token id of the training and validation tokens, or null for tabular data.</summary>
     public int? LargestId => Tokens is null ? null : Math.Max(Tokens.Tokens.LargestId, (Validation as TokenWindows)?.Tokens.LargestId ?? 0);

@@ -272,12 +272,22 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
     private TokenStream Tokens(string path)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var stream = s.Text is not null
-            ? TokenStream.FromText(DataFiles.Resolve(path, [".txt"]))
-            : TokenStream.FromLlmc(DataFiles.Resolve(path, [".bin"]));
+        TokenStream stream;
+        try
+        {
+            stream = s.Text is not null
+                ? TokenStream.FromText(DataFiles.Resolve(path, [".txt"]))
+                : TokenStream.FromLlmc(DataFiles.Resolve(path, [".bin"]));
+        }
+        catch (DataFormatException e)
+        {
+            // Not a token file at all (a bad magic, a count beyond its size): the flag names the wrong file.
+            throw new UsageException(e.Message);
+        }
+
         loads.Add(new LoadStats(stream.Bytes, clock.Elapsed.TotalSeconds));
         Output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Tokens: {path}: {stream.Count:N0} {(stream.Kind == "bytes" ? "bytes" : "uint16 tokens")} in {stream.Files} file{(stream.Files == 1 ? "" : "s")}, vocabulary {stream.Vocabulary}"));
+            $"Tokens: {path}: {stream.Count:N0} {(stream.Kind == TokenStream.BytesKind ? "bytes" : "uint16 tokens")} in {stream.Files} file{(stream.Files == 1 ? "" : "s")}, vocabulary {stream.Vocabulary}"));
         return stream;
     }
 

@@ -73,6 +73,43 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("lstm(6),last,linear(3)", "mse", "5,4")]
+    [InlineData("gru(5,layers=2),last,linear(4)", "ce", "6,3")]
+    [InlineData("lstm(5,layers=2),relu,linear(3)", "mse", "4,2")]
+    [InlineData("embedding(8),posembedding,lstm(6),linear(11)", "ce", "7")]
+    [InlineData("embedding(6,vocab=13),gru(5),layernorm,linear(13)", "ce", "5")]
+    public void OnnxRuntimeRunsSequenceModelsAsTheProjectDoes(string architecture, string lossName, string shapeText)
+    {
+        var device = devices.Host;
+        var shape = new TensorShape([.. shapeText.Split(',').Select(int.Parse)]);
+        bool tokens = architecture.StartsWith("embedding", StringComparison.Ordinal);
+        int vocabulary = 11;
+        using var model = Architecture.Parse(architecture, shape, tokens ? vocabulary : null).To(device, seed: 8);
+        int features = shape.Length, width = model.OutputShape[model.OutputShape.Rank - 1];
+        var info = new ModelInfo(lossName, [.. Enumerable.Range(0, features).Select(i => $"f{i}")], ["y"]);
+        string path = Path.Combine(folder, "sequence.onnx");
+        OnnxExport.Save(path, model, info);
+
+        using var session = new InferenceSession(path, new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL });
+        foreach (int rows in new[] { 1, 64 })
+        {
+            var raw = tokens
+                ? [.. Enumerable.Range(0, rows * features).Select(i => (float)(i * 7 % vocabulary))]
+                : Numerics.Random(rows * features, 9 + rows, scale: 2f);
+            var ours = model.Predict(raw);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", new DenseTensor<float>(raw, [rows, .. shape.ToArray()]))]);
+            var output = results.Single(r => r.Name == "output").AsEnumerable<float>().ToArray();
+            Assert.Equal([rows, .. model.OutputShape.ToArray()], results.Single(r => r.Name == "output").AsTensor<float>().Dimensions.ToArray());
+            Numerics.AssertClose(ours, output, 1e-6, 1e-5, $"{architecture} output, batch {rows}");
+            if (lossName == "ce")
+            {
+                var probabilities = results.Single(r => r.Name == "probabilities").AsEnumerable<float>().ToArray();
+                Numerics.AssertClose(Probabilities(ours, lossName, width), probabilities, 1e-6, 1e-5, $"{architecture} probabilities, batch {rows}");
+            }
+        }
+    }
+
     [Fact]
     public void TheCommandLineExportsAndPredictsThroughOnnxRuntime()
     {

@@ -63,6 +63,9 @@ public sealed class TokenStream
         foreach (var file in files)
         {
             InputFile.Require(file);
+            long length = new FileInfo(file).Length;
+            if (length > Array.MaxLength)
+                throw new DataFormatException(file, null, null, $"{length} bytes in one file are more than one part can hold ({Array.MaxLength}); split it into several files.");
             var bytes = File.ReadAllBytes(file);
             foreach (byte b in bytes)
                 largest = Math.Max(largest, b);

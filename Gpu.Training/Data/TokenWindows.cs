@@ -69,7 +69,7 @@ public sealed class TokenWindows : TrainingSet
     internal override void CheckTargets(Loss loss, TensorShape outputShape)
     {
         if (!loss.Kind.ClassIndices)
-            throw new ArgumentException($"Token data trains a language model: use a loss over class indices (--loss ce), not {loss.Name}.");
+            throw new ArgumentException($"Token data trains a language model: use a loss over class indices (cross-entropy), not {loss.Name}.");
         int classes = outputShape[outputShape.Rank - 1], positions = loss.PredictionsPerSample(outputShape);
         if (positions != Context)
             throw new ArgumentException($"The model gives {positions} predictions a sample but the windows hold {Context} next tokens: end it with per-position logits (N, {Context}, vocabulary).");
@@ -83,9 +83,9 @@ public sealed class TokenWindows : TrainingSet
         ArgumentOutOfRangeException.ThrowIfLessThan(context, 1);
         long windows = tokens.Windows(context);
         if (windows < 1)
-            throw new ArgumentException($"The {tokens.Count} tokens hold no window of {context} tokens and their next ones (a window needs {context + 1} tokens): use a smaller --context.");
+            throw new ArgumentException($"{tokens.Count} tokens hold no window of {context} tokens and their next ones (a window needs {context + 1} tokens).");
         if (windows > int.MaxValue)
-            throw new ArgumentException($"{windows} windows are more than one set can count ({int.MaxValue}): use a larger --context.");
+            throw new ArgumentException($"{windows} windows are more than one set can count ({int.MaxValue}): use a longer context.");
         return (int)windows;
     }
 }

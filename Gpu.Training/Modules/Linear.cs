@@ -174,8 +174,24 @@ public sealed record LinearSpec(int InFeatures, int OutFeatures, bool Bias = tru
 
     public override string Format() => $"linear({OutFeatures})";
 
-    internal override string ToOnnx(OnnxLayer layer, string input) =>
-        layer.Node("Gemm", [input, layer.Parameter("weight"), .. layer.OptionalParameter("bias")], attributes: OnnxGraph.Attribute("transB", 1L));
+    internal override string ToOnnx(OnnxLayer layer, string input)
+    {
+        if (layer.InputShape.Rank == 1)
+            return layer.Node("Gemm", [input, layer.Parameter("weight"), .. layer.OptionalParameter("bias")], attributes: OnnxGraph.Attribute("transB", 1L));
+
+        // Over the last axis of a sequence (N, T, in): Gemm takes matrices only, MatMul broadcasts
+        // over the leading axes, so x W^T with W^T stored transposed, then the bias.
+        var weight = layer.Values("weight");
+        var transposed = new float[weight.Length];
+        for (int o = 0; o < OutFeatures; o++)
+        {
+            for (int i = 0; i < InFeatures; i++)
+                transposed[i * OutFeatures + o] = weight[o * InFeatures + i];
+        }
+
+        string product = layer.Node("MatMul", [input, layer.Derived("weight_t", [InFeatures, OutFeatures], transposed)]);
+        return Bias ? layer.Node("Add", [product, layer.Parameter("bias")]) : product;
+    }
 }
 
 /// <summary>PyTorch's default initialisation draws.</summary>

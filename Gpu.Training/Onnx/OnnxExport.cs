@@ -90,7 +90,8 @@ public static class OnnxExport
                 graph.Output(graph.Node("Sigmoid", ["output"], "probabilities"), model.OutputShape.ToArray());
                 break;
             case LossOutput.Softmax:
-                graph.Output(graph.Node("Softmax", ["output"], "probabilities", OnnxGraph.Attribute("axis", 1L)), model.OutputShape.ToArray());
+                // Over the last axis: the classes, or each position's vocabulary for per-position logits (N, T, V).
+                graph.Output(graph.Node("Softmax", ["output"], "probabilities", OnnxGraph.Attribute("axis", -1L)), model.OutputShape.ToArray());
                 break;
         }
 
