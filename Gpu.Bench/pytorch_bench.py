@@ -110,6 +110,26 @@ def cnn_step():
 cnn_flops = 32 * (2 * 16 * 9 * 64 * 2 + 2 * 32 * 144 * 16 * 3 + 2 * 128 * 64 * 3 + 2 * 64 * 10 * 3)
 add("digits cnn step b32", "zero_grad..step", median_seconds(cnn_step, budget=1), "GFLOP/s", cnn_flops)
 
+def lstm_step(hidden, steps=64, batch=32):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(hidden, hidden, batch_first=True)
+    opt = torch.optim.Adam(lstm.parameters(), lr=1e-3)
+    crit = nn.MSELoss()
+    x, y = torch.randn(batch, steps, hidden), torch.randn(batch, steps, hidden)
+
+    def step():
+        opt.zero_grad()
+        crit(lstm(x)[0], y).backward()
+        opt.step()
+    # 4 gates: 2 products (input and recurrent) of 4H x H per step, x3 for forward and backward
+    flops = 3 * 2 * 2 * 4 * hidden * hidden * steps * batch
+    return step, flops
+
+
+for hidden in (128, 512):
+    step, flops = lstm_step(hidden)
+    add(f"lstm step H{hidden} T64 b32", "nn.LSTM zero_grad..step", median_seconds(step, budget=2, min_batches=3), "GFLOP/s", flops)
+
 step = train_step(10, 20, 100)
 flops = (2 * 10 * 20 * 2 + 2 * 20 * 3) * 100
 add("train step 10-20-1 b100", "zero_grad..step", median_seconds(step), "GFLOP/s", flops)

@@ -98,18 +98,8 @@ public static partial class Ops
 
     private readonly struct LstmStepOp(Tensor g, Tensor bias, Tensor? cPrev, Tensor c, Tensor h, int hidden) : IDeviceOp
     {
-        public void RunOnHost(HostBackend host)
-        {
-            Span<float> gs = g.HostSpan, b = bias.HostSpan, cs = c.HostSpan, hs = h.HostSpan;
-            ReadOnlySpan<float> previous = cPrev is null ? [] : cPrev.HostSpan;
-            for (int e = 0; e < cs.Length; e++)
-            {
-                int row = e / hidden, j = e - row * hidden, at = row * 4 * hidden + j;
-                float i = gs[at] + b[j], f = gs[at + hidden] + b[hidden + j], gg = gs[at + 2 * hidden] + b[2 * hidden + j], o = gs[at + 3 * hidden] + b[3 * hidden + j];
-                RecurrentKernels.LstmCell(ref i, ref f, ref gg, ref o, previous.IsEmpty ? 0f : previous[e], out cs[e], out hs[e]);
-                (gs[at], gs[at + hidden], gs[at + 2 * hidden], gs[at + 3 * hidden]) = (i, f, gg, o);
-            }
-        }
+        public void RunOnHost(HostBackend host) =>
+            HostRecurrent.LstmStep(g.HostSpan, bias.HostSpan, cPrev is null ? [] : cPrev.HostSpan, c.HostSpan, h.HostSpan, hidden);
 
         public void RunOnKernels(KernelBackend k)
         {
@@ -120,20 +110,8 @@ public static partial class Ops
 
     private readonly struct LstmStepBackwardOp(Tensor g, Tensor c, Tensor? cPrev, Tensor dy, Tensor? dhNext, Tensor dc, int hidden) : IDeviceOp
     {
-        public void RunOnHost(HostBackend host)
-        {
-            Span<float> gs = g.HostSpan, dcs = dc.HostSpan;
-            ReadOnlySpan<float> cs = c.HostSpan, dys = dy.HostSpan, previous = cPrev is null ? [] : cPrev.HostSpan, next = dhNext is null ? [] : dhNext.HostSpan;
-            for (int e = 0; e < cs.Length; e++)
-            {
-                int row = e / hidden, j = e - row * hidden, at = row * 4 * hidden + j;
-                float i = gs[at], f = gs[at + hidden], gg = gs[at + 2 * hidden], o = gs[at + 3 * hidden];
-                float carried = next.IsEmpty ? 0f : dcs[e];
-                RecurrentKernels.LstmCellBackward(ref i, ref f, ref gg, ref o, cs[e], previous.IsEmpty ? 0f : previous[e], dys[e] + (next.IsEmpty ? 0f : next[e]), ref carried);
-                (gs[at], gs[at + hidden], gs[at + 2 * hidden], gs[at + 3 * hidden]) = (i, f, gg, o);
-                dcs[e] = carried;
-            }
-        }
+        public void RunOnHost(HostBackend host) =>
+            HostRecurrent.LstmStepBackward(g.HostSpan, c.HostSpan, cPrev is null ? [] : cPrev.HostSpan, dy.HostSpan, dhNext is null ? [] : dhNext.HostSpan, dc.HostSpan, hidden);
 
         public void RunOnKernels(KernelBackend k)
         {
@@ -145,18 +123,8 @@ public static partial class Ops
 
     private readonly struct GruStepOp(Tensor gi, Tensor gh, Tensor? hPrev, Tensor h, int hidden) : IDeviceOp
     {
-        public void RunOnHost(HostBackend host)
-        {
-            Span<float> gis = gi.HostSpan, hs = h.HostSpan;
-            ReadOnlySpan<float> ghs = gh.HostSpan, previous = hPrev is null ? [] : hPrev.HostSpan;
-            for (int e = 0; e < hs.Length; e++)
-            {
-                int row = e / hidden, j = e - row * hidden, at = row * 3 * hidden + j;
-                float r = gis[at], z = gis[at + hidden], nn = gis[at + 2 * hidden];
-                RecurrentKernels.GruCell(ref r, ref z, ref nn, ghs[at], ghs[at + hidden], ghs[at + 2 * hidden], previous.IsEmpty ? 0f : previous[e], out hs[e]);
-                (gis[at], gis[at + hidden], gis[at + 2 * hidden]) = (r, z, nn);
-            }
-        }
+        public void RunOnHost(HostBackend host) =>
+            HostRecurrent.GruStep(gi.HostSpan, gh.HostSpan, hPrev is null ? [] : hPrev.HostSpan, h.HostSpan, hidden);
 
         public void RunOnKernels(KernelBackend k)
         {

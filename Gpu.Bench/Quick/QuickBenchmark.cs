@@ -31,6 +31,8 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         Convolution(3, 32, 32, 32);
         Convolution(32, 16, 16, 64);
         DigitsCnnStep();
+        LstmStep(128);
+        LstmStep(512);
         Predictions("reference MLP 10-20-1", "linear(20),relu,linear(1)", new TensorShape(10), "mse");
         Predictions("digits CNN", "conv(16,3,padding=1),relu,maxpool(2),conv(32,3,padding=1),relu,maxpool(2),flatten,linear(64),relu,dropout(0.2),linear(10)", new TensorShape(1, 8, 8), "ce");
         return results;
@@ -224,6 +226,28 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
 
         double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
         Add($"digits cnn step b{batch}", $"{Ours} ({1 / seconds:F0} steps/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
+    }
+
+    // One training step of an LSTM layer (hidden H, H input features) over 64 steps, batch 32: MSE
+    // against a random sequence, Adam. PyTorch's nn.LSTM runs the same in pytorch_bench.py.
+    private void LstmStep(int hidden)
+    {
+        const int batch = 32, steps = 64;
+        using var model = Architecture.Parse($"lstm({hidden})", new TensorShape(steps, hidden)).To(device, 0);
+        using var loss = new MSELoss();
+        using var optimizer = new Adam(model.Parameters());
+        using var x = device.FromArray(Random(batch * steps * hidden, 11), batch, steps, hidden);
+        using var y = device.FromArray(Random(batch * steps * hidden, 12), batch, steps, hidden);
+        void Step()
+        {
+            optimizer.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            model.Backward(loss.Backward());
+            optimizer.Step();
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
+        Add($"lstm step H{hidden} T{steps} b{batch}", $"{Ours} ({batch * steps / seconds:F0} tokens/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
     }
 
     // Predictions per second for 10,000 rows: the model's own Predict on this device (what

@@ -25,6 +25,8 @@ public abstract class RecurrentLayer : Module
     private readonly ReshapedView gradientRows = new();
     private readonly ReshapedView outputSteps = new();
     private readonly ReshapedView gradientSteps = new();
+    private readonly RowRangeView laterGradients = new();
+    private readonly RowRangeView earlierOutputs = new();
     private Parameter[] parameters = [];
     private Tensor? input;
     private Tensor? xT;
@@ -127,6 +129,20 @@ public abstract class RecurrentLayer : Module
 
     /// <summary>Backward through time of one layer, from the gradient of its outputs (T N, H); returns the gradient of its input projections (T N, G H).</summary>
     protected abstract Tensor BackwardSteps(int layer, Tensor dy, Tensor layerInput);
+
+    /// <summary>
+    /// W_hh's gradient over all steps in one product: step t's recurrent-product gradient (rows
+    /// [t N, t N + N) of <paramref name="gradients"/>, t >= 1) times the previous step's output (rows
+    /// [(t - 1) N, t N) of <paramref name="hidden"/>), summed over t. The steps' rows are contiguous,
+    /// so this is gradients[N:]^T hidden[:-N]: one product with (T - 1) N rows instead of T thin ones.
+    /// </summary>
+    protected void AccumulateRecurrentWeightGradient(int layer, Tensor gradients, Tensor hidden)
+    {
+        if (Steps < 2)
+            return;
+        int rows = (Steps - 1) * Batch;
+        Ops.MatMul(laterGradients.Of(gradients, Batch, rows), earlierOutputs.Of(hidden, 0, rows), WeightHh(layer).Grad, transposeA: true, accumulate: true);
+    }
 
     protected Parameter WeightIh(int layer) => parameters[4 * layer];
 
@@ -262,11 +278,11 @@ public sealed class LSTM(int inputSize, int hidden, int layers = 1) : RecurrentL
             if (t == 0)
                 break;
             Ops.MatMul(gx[t], WeightHh(layer).Data, dh);
-            Ops.MatMul(gx[t], h[t - 1], WeightHh(layer).Grad, transposeA: true, accumulate: true);
         }
 
         // The gates add both biases: the hidden one's gradient is the input one's.
         var dGates = ProjectionOf(layer);
+        AccumulateRecurrentWeightGradient(layer, dGates, HiddenOutputs(layer));
         Ops.ColumnSums(dGates, BiasHh(layer).Grad, accumulate: true);
         return dGates;
     }
@@ -333,14 +349,11 @@ public sealed class GRU(int inputSize, int hidden, int layers = 1) : RecurrentLa
         {
             Ops.GruStepBackward(gi[t], ghs[t], t > 0 ? h[t - 1] : null, dys[t], t < Steps - 1 ? next : null, previous);
             if (t > 0)
-            {
                 Ops.MatMul(ghs[t], WeightHh(layer).Data, previous, accumulate: true);
-                Ops.MatMul(ghs[t], h[t - 1], WeightHh(layer).Grad, transposeA: true, accumulate: true);
-            }
-
             (next, previous) = (previous, next);
         }
 
+        AccumulateRecurrentWeightGradient(layer, gh, HiddenOutputs(layer));
         Ops.ColumnSums(gh, BiasHh(layer).Grad, accumulate: true);
         return ProjectionOf(layer);
     }

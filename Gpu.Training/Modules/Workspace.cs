@@ -96,3 +96,24 @@ internal sealed class ReshapedView
         return view;
     }
 }
+
+/// <summary>A cached view of a range of rows of a tensor, made again only when the tensor or the range changes.</summary>
+internal sealed class RowRangeView
+{
+    private Tensor? source;
+    private Tensor? view;
+    private int first;
+
+    /// <summary>Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of <paramref name="tensor"/>.</summary>
+    public Tensor Of(Tensor tensor, int start, int count)
+    {
+        if (!ReferenceEquals(tensor, source) || view is null || view.IsDisposed || first != start || view.Shape[0] != count)
+        {
+            source = tensor;
+            first = start;
+            view = tensor.Rows(start, count);
+        }
+
+        return view;
+    }
+}

@@ -29,6 +29,7 @@ internal static class HostWarmUp
         Products();
         Convolutions();
         Elementwise();
+        Recurrent();
     }
 
     private static void RunQuietly()
@@ -84,6 +85,25 @@ internal static class HostWarmUp
         {
             HostConvolution.Forward(xp, wp, bp, yp, shape, outChannels);
             HostConvolution.Backward(xp, wp, yp, dwp, dbp, dxp, shape, outChannels, pp);
+        }
+    }
+
+    // The recurrent cells run TensorPrimitives' vector code, which the runtime optimises only after
+    // about 30 calls (tier-0 tanh is 20x slower): called that often here, on one 16-unit row.
+    private static void Recurrent()
+    {
+        const int hidden = 16;
+        // Pinned: HostRecurrent keeps pointers (as to the accelerator's native buffers).
+        var gates = GC.AllocateArray<float>(4 * hidden, pinned: true);
+        var bias = GC.AllocateArray<float>(4 * hidden, pinned: true);
+        var c = GC.AllocateArray<float>(hidden, pinned: true);
+        var h = GC.AllocateArray<float>(hidden, pinned: true);
+        var dy = GC.AllocateArray<float>(hidden, pinned: true);
+        for (int call = 0; call < 40; call++)
+        {
+            HostRecurrent.LstmStep(gates, bias, c, c, h, hidden);
+            HostRecurrent.LstmStepBackward(gates, c, c, dy, dy, h, hidden);
+            HostRecurrent.GruStep(gates.AsSpan(0, 3 * hidden), bias.AsSpan(0, 3 * hidden), h, c, hidden);
         }
     }
 
