@@ -7,8 +7,9 @@ namespace Gpu.Kernels;
 /// One time step of the recurrent cells' gate arithmetic, fused: one thread per (sample, hidden unit),
 /// after the products (PyTorch 1.13's nn.LSTM and nn.GRU; time-major buffers, so step t's rows are
 /// contiguous). The input projection of all steps is one product before the loop, the hidden
-/// projection one product per step; these kernels do the rest of the step. The cell functions
-/// (<see cref="LstmCell"/>, ...) are shared with the host path, so both run the same arithmetic.
+/// projection one product per step; these kernels do the rest of the step. The host path runs the
+/// same arithmetic in the same order row by row, with vectorised sigmoid and tanh (HostRecurrent in
+/// Gpu.Runtime; the GRU's backward calls <see cref="GruCellBackward"/> itself).
 /// <code>
 /// LSTM (gates i, f, g, o; G = x W_ih^T + b_ih + h W_hh^T, then + b_hh here):
 ///   i = sigmoid  f = sigmoid  g = tanh  o = sigmoid;  c' = f c + i g;  h' = o tanh(c')

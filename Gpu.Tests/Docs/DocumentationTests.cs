@@ -10,6 +10,7 @@ public sealed partial class DocumentationTests
     [InlineData("manual")]
     [InlineData("cnn")]
     [InlineData("serve")]
+    [InlineData("lm")]
     public void TrainingGuideShowsTheCompiledExamples(string name)
     {
         string source = File.ReadAllText(SourcePath());
@@ -62,6 +63,17 @@ public sealed partial class DocumentationTests
         var logits = model.Predict(digits.Features.AsSpan(0, 30 * 64));
         var expected = Enumerable.Range(0, 30).Select(r => { var row = logits.AsSpan(r * 10, 10).ToArray(); return Array.IndexOf(row, row.Max()); });
         Assert.Equal(expected, classes);
+    }
+
+    [Fact]
+    public void TheLanguageModelExampleLearnsAndGenerates()
+    {
+        // The guide's example on the 3,000-byte test text: 41 training windows, 5 held out.
+        var (valLoss, printed) = DocumentationExamples.LanguageModel(Fixture.PathOf("sequence_text.txt"));
+        Assert.True(valLoss < Math.Log(256), $"validation loss {valLoss} is no better than a uniform guess ({Math.Log(256)})");
+        Assert.Equal(2, printed.Count);
+        Assert.Matches(@"^validation: \d+\.\d\d bits per byte$", printed[0]);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(printed[1]) >= 200, "the continuation should hold 200 bytes (an invalid one becomes U+FFFD, three bytes)");
     }
 
     [Fact]
