@@ -92,6 +92,25 @@ public sealed class DistributedTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A byte-level LSTM language model from --text, shuffled windows, on two ranks: the losses and
+    /// weights of one process. SGD, whose step is linear in the gradient: Adam divides a rare byte's
+    /// tiny gradient by its own size, which turns the all-reduce's float32 summation order into
+    /// 1e-4 relative differences in that byte's weights.
+    /// </summary>
+    [SkippableFact]
+    public void RanksTrainALanguageModelAsOneProcess()
+    {
+        Skip.If(Launcher.OpenMpi is null, "Open MPI's mpirun is not installed (apt-get install openmpi-bin; .ci/run does)");
+        string[] flags = ["train", "--device", "cpu", "--text", Fixture.PathOf("sequence_text.txt"), "--context", "16", "--loss", "ce", "--val-split", "0.1",
+            "--model", "embedding(8),lstm(16),linear(256)", "--epochs", "2", "--batch-size", "10", "--optimizer", "sgd", "--lr", "0.5", "--momentum", "0.9", "--seed", "3"];
+        var single = Launcher.Single([.. flags, "--report", PathOf("one.json"), "--save", PathOf("one.safetensors")]);
+        Assert.True(single.Code == 0, single.Err);
+        var job = Launcher.Mpi(Launcher.OpenMpi!, 2, [.. flags, "--report", PathOf("n.json"), "--save", PathOf("n.safetensors")]);
+        Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
+        AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), 2);
+    }
+
     [SkippableFact]
     public void MpichRunsTheSameJob()
     {
