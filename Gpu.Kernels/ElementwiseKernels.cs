@@ -51,6 +51,14 @@ public static class ElementwiseKernels
             y[i] = a[i] * b[i];
     }
 
+    /// <summary><c>y[i] = a[i] + b[i]</c> (a residual connection, and its gradient's two paths).</summary>
+    [Kernel]
+    public static void Add(Index1D index, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, int n, int stride)
+    {
+        for (int i = index; i < n; i += stride)
+            y[i] = a[i] + b[i];
+    }
+
     /// <summary>Copies a bias row into every row of a (rows, width) matrix: <c>c[r, j] = bias[j]</c>.</summary>
     [Kernel]
     public static void BroadcastRows(Index1D index, ArrayView<float> bias, ArrayView<float> c, int width, int n, int stride)

@@ -13,9 +13,11 @@ Run by hand with Debian's python3-torch (1.13), one thread; the outputs are comm
 the build or CI.
 """
 import json
+import math
 from fixture_io import write_safetensors
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 torch.set_num_threads(1)
 tensors = {}
@@ -32,7 +34,7 @@ def case(name, spec, module, shape, low=-3.0, high=3.0, ids=None):
     x = torch.randint(0, ids, shape).float() if ids else low + (high - low) * torch.rand(shape)
     params = [pname for pname, _ in module.named_parameters()]
     for pname in params:
-        tensors[f"{name}.{pname}"] = getattr(module, pname).detach().clone()
+        tensors[f"{name}.{pname}"] = module.get_parameter(pname).detach().clone()
     module = module.double()
     x64 = x.long() if ids else x.double().requires_grad_(True)
     y = module(x64)
@@ -43,7 +45,7 @@ def case(name, spec, module, shape, low=-3.0, high=3.0, ids=None):
     if not ids:
         tensors[f"{name}.dx"] = x64.grad.float()
     for pname in params:
-        tensors[f"{name}.d{pname}"] = getattr(module, pname).grad.float()
+        tensors[f"{name}.d{pname}"] = module.get_parameter(pname).grad.float()
     cases[name] = {"spec": spec, "input_shape": list(shape[1:]), "parameters": params}
 
 
@@ -98,6 +100,54 @@ case("lstm_2layers", {"type": "LSTM", "input_size": 4, "hidden_size": 6, "num_la
 case("lstm_long", {"type": "LSTM", "input_size": 2, "hidden_size": 16, "num_layers": 1}, LSTMOut(2, 16, batch_first=True), (4, 40, 2))
 case("gru", {"type": "GRU", "input_size": 3, "hidden_size": 5, "num_layers": 1}, GRUOut(3, 5, batch_first=True), (2, 6, 3))
 case("gru_2layers", {"type": "GRU", "input_size": 4, "hidden_size": 6, "num_layers": 2}, GRUOut(4, 6, num_layers=2, batch_first=True), (3, 7, 4))
+
+
+
+class SelfAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention (its non-flash path), causal or not, without dropout."""
+
+    def __init__(self, dim, heads, causal=True):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.heads, self.causal = heads, causal
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        if self.causal:
+            att = att.masked_fill(torch.tril(torch.ones(t, t)) == 0, float("-inf"))
+        y = F.softmax(att, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).contiguous().view(n, t, d))
+
+
+class Residual(nn.Sequential):
+    """x + f(x), f the layers in order; parameters named j.* inside, as the project's residual."""
+
+    def forward(self, x):
+        return x + super().forward(x)
+
+
+def attention_spec(dim, heads, causal=True):
+    return {"type": "CausalSelfAttention", "dim": dim, "heads": heads, "causal": causal, "dropout": 0}
+
+
+# Attention: causal and not, 1 and 4 heads, T not a multiple of the kernels' tiles (32) or the host's blocks (64).
+case("attention_causal_4", attention_spec(16, 4), SelfAttention(16, 4), (2, 37, 16), -1, 1)
+case("attention_full_4", attention_spec(16, 4, False), SelfAttention(16, 4, False), (2, 37, 16), -1, 1)
+case("attention_causal_1", attention_spec(8, 1), SelfAttention(8, 1), (3, 5, 8), -1, 1)
+case("attention_full_1", attention_spec(8, 1, False), SelfAttention(8, 1, False), (2, 9, 8), -1, 1)
+case("attention_long", attention_spec(32, 2), SelfAttention(32, 2), (1, 70, 32), -1, 1)
+case("residual_attention", {"type": "Residual", "layers": [{"type": "LayerNorm", "features": 16, "eps": 1e-5}, attention_spec(16, 4)]},
+     Residual(nn.LayerNorm(16), SelfAttention(16, 4)), (2, 11, 16), -1, 1)
+case("residual_mlp", {"type": "Residual", "layers": [
+        {"type": "LayerNorm", "features": 8, "eps": 1e-5},
+        {"type": "Linear", "in_features": 8, "out_features": 32, "bias": True},
+        {"type": "GELU", "approximate": "tanh"},
+        {"type": "Linear", "in_features": 32, "out_features": 8, "bias": True}]},
+     Residual(nn.LayerNorm(8), nn.Linear(8, 32), nn.GELU(approximate="tanh"), nn.Linear(32, 8)), (2, 6, 8))
 
 write_safetensors("layers64.safetensors", tensors, {"source": "torch " + torch.__version__})
 with open("layer64_cases.json", "w") as f:

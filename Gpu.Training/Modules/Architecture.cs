@@ -22,29 +22,39 @@ public static class Architecture
     /// </summary>
     public static Sequential Parse(string text, TensorShape inputShape, int? vocabulary = null)
     {
-        ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(inputShape);
-        var modules = new List<Module>();
-        var shape = inputShape;
+        var (specs, _) = ParseLayers(text, new LayerInput(inputShape, vocabulary));
+        if (specs.Count == 0)
+            throw new FormatException("the model is empty: write its layers separated by commas, e.g. linear(20),relu,linear(1).");
+        return new Sequential(inputShape, [.. specs.Select(spec => spec.Create())]);
+    }
+
+    /// <summary>
+    /// The layer records of a comma-separated list for samples of <paramref name="input"/>'s shape,
+    /// and the shape the last one gives: a model's layers, or a block's (<c>residual(...)</c>).
+    /// </summary>
+    public static (List<LayerSpec> Specs, TensorShape Output) ParseLayers(string text, LayerInput input)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(input);
+        var specs = new List<LayerSpec>();
+        var shape = input.Shape;
         foreach (var item in CallText.Split(text, "layer"))
         {
-            Module module;
             try
             {
-                module = Registry<LayerWord>.Get(item.Word, "layer").Parse(item, new LayerInput(shape, vocabulary)).Create();
+                var spec = Registry<LayerWord>.Get(item.Word, "layer").Parse(item, input with { Shape = shape });
+                using var module = spec.Create();
                 shape = module.OutputShapeFor(shape);
+                specs.Add(spec);
             }
             catch (Exception e) when (e is ShapeMismatchException or ArgumentException or FormatException)
             {
                 throw new FormatException($"layer {item.Describe(text)}: {e.Message}", e);
             }
-
-            modules.Add(module);
         }
 
-        if (modules.Count == 0)
-            throw new FormatException("the model is empty: write its layers separated by commas, e.g. linear(20),relu,linear(1).");
-        return new Sequential(inputShape, [.. modules]);
+        return (specs, shape);
     }
 
     /// <summary>The one-line form of a model's layers (what <see cref="Parse"/> reads back).</summary>

@@ -22,7 +22,7 @@ public abstract class Module : IDisposable
     public bool IsTraining { get; private set; } = true;
 
     /// <summary>False for the first layers of a model: the gradient with respect to the data is not needed.</summary>
-    internal bool ComputesInputGradient { get; set; } = true;
+    internal virtual bool ComputesInputGradient { get; set; } = true;
 
     /// <summary>Sets training mode (PyTorch's <c>module.train(mode)</c>).</summary>
     public virtual void Train(bool mode = true) => IsTraining = mode;

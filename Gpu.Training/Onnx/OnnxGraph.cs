@@ -118,6 +118,9 @@ internal sealed class OnnxLayer(OnnxGraph graph, string path, Gpu.Runtime.Tensor
     /// <summary>The sample shape the layer takes (without the batch).</summary>
     public Gpu.Runtime.TensorShape InputShape => inputShape;
 
+    /// <summary>A layer inside this one (a block's member, a projection of attention), its parameters named <c>{path}.{name}.*</c>.</summary>
+    public OnnxLayer Child(string name, Gpu.Runtime.TensorShape childInputShape) => new(graph, $"{path}.{name}", childInputShape);
+
     /// <summary>A node whose output is named <c>/{path}/{op}{suffix}</c> (a suffix tells apart two nodes of one op, e.g. "_1").</summary>
     public string Node(string op, string[] inputs, string suffix = "", params AttributeProto[] attributes) =>
         graph.Node(op, inputs, $"/{path.Replace('.', '/')}/{op}{suffix}", attributes);

@@ -11,6 +11,9 @@ namespace Gpu.Training;
 /// </summary>
 public sealed record CallText(string Word, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> NamedArguments, int Start, string Text)
 {
+    /// <summary>The raw text between the parentheses (empty without them): a block's own list of layers.</summary>
+    public string Inside { get; init; } = "";
+
     /// <summary>The items of a comma-separated list, e.g. the layers of a model; none for an empty text. <paramref name="noun"/> names an item in errors.</summary>
     public static List<CallText> Split(string text, string noun = "item")
     {
@@ -111,12 +114,13 @@ public sealed record CallText(string Word, IReadOnlyList<string> Arguments, IRea
         if (!trimmed.EndsWith(')'))
             throw new FormatException($"{noun} {item.Describe(text)}: text after ')'");
         string inside = trimmed[(open + 1)..^1];
+        item = item with { Inside = inside };
         if (inside.Trim().Length == 0)
             return item;
-        foreach (var part in inside.Split(','))
+        foreach (var part in TopLevel(inside))
         {
             string argument = part.Trim();
-            int eq = argument.IndexOf('=');
+            int eq = TopLevelEquals(argument);
             if (argument.Length == 0)
                 throw new FormatException($"{noun} {item.Describe(text)}: an empty argument");
             if (eq < 0)
@@ -132,6 +136,46 @@ public sealed record CallText(string Word, IReadOnlyList<string> Arguments, IRea
         }
 
         return item;
+    }
+
+    // The parts of an argument list between commas outside parentheses: a nested list
+    // (residual(layernorm,attention(4,causal=false))) stays one argument.
+    private static List<string> TopLevel(string inside)
+    {
+        var parts = new List<string>();
+        int depth = 0, start = 0;
+        for (int i = 0; i < inside.Length; i++)
+        {
+            if (inside[i] == '(')
+                depth++;
+            else if (inside[i] == ')')
+                depth--;
+            else if (inside[i] == ',' && depth == 0)
+            {
+                parts.Add(inside[start..i]);
+                start = i + 1;
+            }
+        }
+
+        parts.Add(inside[start..]);
+        return parts;
+    }
+
+    // Where a name=value argument's '=' is, outside parentheses; -1 for a positional one.
+    private static int TopLevelEquals(string argument)
+    {
+        int depth = 0;
+        for (int i = 0; i < argument.Length; i++)
+        {
+            if (argument[i] == '(')
+                depth++;
+            else if (argument[i] == ')')
+                depth--;
+            else if (argument[i] == '=' && depth == 0)
+                return i;
+        }
+
+        return -1;
     }
 
     private static int ParseInt(string text, string what, int min) =>
