@@ -25,7 +25,9 @@ public sealed class ArchitectureTests
         ["leakyrelu"] = ("leakyrelu(0.2)", [3]),
         ["layernorm"] = ("layernorm(eps=0.001)", [4, 6]),
         ["embedding"] = ("embedding(8,vocab=12)", [5]),
-        ["posembedding"] = ("posembedding", [5, 4]),
+        ["posembedding"] = ("posembedding(context=7)", [5, 4]),
+        ["attention"] = ("attention(2,causal=false,dropout=0.1)", [5, 4]),
+        ["residual"] = ("residual(layernorm,attention(2),residual(linear(4),relu))", [5, 4]),
         ["lstm"] = ("lstm(6,layers=2)", [5, 3]),
         ["gru"] = ("gru(6)", [5, 3]),
         ["last"] = ("last", [5, 3]),
@@ -71,9 +73,42 @@ public sealed class ArchitectureTests
     [InlineData("last", "last takes a sequence (N, T, H) but gets (N, 3)")]
     [InlineData("lstm(4)", "lstm takes a sequence (N, T, features) but gets (N, 3)")]
     [InlineData("embedding(4)", "embedding needs vocab=V")]
+    [InlineData("attention(2)", "attention takes a sequence (N, T, D) but gets (N, 3)")]
     public void BadLayerTextIsNamed(string text, string message)
     {
         var error = Assert.Throws<FormatException>(() => Architecture.Parse(text, new TensorShape(3)));
         Assert.Contains(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("attention(3)", "3 heads do not divide the width 16")]
+    [InlineData("attention(2,causal=maybe)", "causal 'maybe' is not true or false")]
+    [InlineData("posembedding(context=4)", "posembedding's table of 4 positions is shorter than the sequences' 6 steps")]
+    [InlineData("residual(linear(32))", "a residual block must give back its input's shape")]
+    [InlineData("residual()", "residual needs its layers inside the parentheses")]
+    [InlineData("residual(layernorm,attention(3))", "3 heads do not divide the width 16")]
+    public void BadSequenceLayersAreNamed(string text, string message)
+    {
+        var error = Assert.Throws<FormatException>(() => Architecture.Parse(text, new TensorShape(6, 16)));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void HeadsWiderThanTheKernelsHoldAreRefused()
+    {
+        using var widest = Architecture.Parse("attention(1)", new TensorShape(4, 128));
+        var error = Assert.Throws<FormatException>(() => Architecture.Parse("attention(1)", new TensorShape(4, 130)));
+        Assert.Contains("heads of 130 columns are wider than 128: use more heads", error.Message);
+    }
+
+    [Fact]
+    public void ResidualParametersNestAsPyTorchNamesThem()
+    {
+        using var model = Architecture.Parse("linear(8),residual(layernorm,attention(2)),residual(linear(4),relu,linear(8))", new TensorShape(5, 3));
+        Assert.Equal(
+            ["0.weight", "0.bias", "1.0.weight", "1.0.bias", "1.1.qkv.weight", "1.1.qkv.bias", "1.1.proj.weight", "1.1.proj.bias",
+             "2.0.weight", "2.0.bias", "2.2.weight", "2.2.bias"],
+            model.ParameterLayout.Select(p => p.Name));
+        Assert.Equal([24, 8], model.ParameterLayout.Single(p => p.Name == "1.1.qkv.weight").Shape.ToArray());
     }
 }

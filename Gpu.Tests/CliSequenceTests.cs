@@ -60,6 +60,18 @@ public sealed class CliSequenceTests : IDisposable
         AssertOneLineError(Run("train", "--device", "cpu", "--data", Fixture.PathOf("lstm_regressor_train.csv"), "--target", "y", "--input-shape", "6,3",
             "--model", "flatten,lstm(4),last,linear(1)"), 2, "lstm takes a sequence (N, T, features) but gets (N, 18)");
 
+    [Theory]
+    [InlineData("embedding(16),attention(3),linear(256)", "3 heads do not divide the width 16")]
+    [InlineData("embedding(16),posembedding(context=8),linear(256)", "posembedding's table of 8 positions is shorter than the sequences' 16 steps")]
+    [InlineData("embedding(16),residual(layernorm,linear(32)),linear(256)", "a residual block must give back its input's shape")]
+    public void BadTransformerLayersAreNamed(string model, string problem) =>
+        AssertOneLineError(Run("train", "--device", "cpu", "--text", Text, "--context", "16", "--model", model, "--loss", "ce"), 2, problem);
+
+    [Fact]
+    public void AttentionNeedsASequence() =>
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", Fixture.PathOf("reference_train.csv"), "--model", "attention(2),linear(1)"), 2,
+            "attention takes a sequence (N, T, D) but gets (N, 10)");
+
     [Fact]
     public void LlmcTokensTrainAModelThatGeneratesIds()
     {

@@ -111,6 +111,25 @@ public sealed class DistributedTests : IDisposable
         AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), 2);
     }
 
+    /// <summary>
+    /// A two-block GPT (attention, residual blocks, layer norm) on two ranks, with warmup, cosine decay
+    /// and clipping: the losses and weights of one process (SGD, for the reason above).
+    /// </summary>
+    [SkippableFact]
+    public void RanksTrainAGptAsOneProcess()
+    {
+        Skip.If(Launcher.OpenMpi is null, "Open MPI's mpirun is not installed (apt-get install openmpi-bin; .ci/run does)");
+        string block = "residual(layernorm,attention(2)),residual(layernorm,linear(32),gelu(tanh),linear(8))";
+        string[] flags = ["train", "--device", "cpu", "--text", Fixture.PathOf("sequence_text.txt"), "--context", "16", "--loss", "ce", "--val-split", "0.1",
+            "--model", $"embedding(8),posembedding,{block},{block},layernorm,linear(256)", "--epochs", "2", "--batch-size", "10",
+            "--optimizer", "sgd", "--lr", "0.3", "--momentum", "0.9", "--lr-schedule", "cosine(warmup=4)", "--clip-grad-norm", "1", "--seed", "5"];
+        var single = Launcher.Single([.. flags, "--report", PathOf("one.json"), "--save", PathOf("one.safetensors")]);
+        Assert.True(single.Code == 0, single.Err);
+        var job = Launcher.Mpi(Launcher.OpenMpi!, 2, [.. flags, "--report", PathOf("n.json"), "--save", PathOf("n.safetensors")]);
+        Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
+        AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), 2);
+    }
+
     [SkippableFact]
     public void MpichRunsTheSameJob()
     {

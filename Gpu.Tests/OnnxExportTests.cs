@@ -79,6 +79,8 @@ public sealed class OnnxExportTests(DeviceFixture devices) : IDisposable
     [InlineData("lstm(5,layers=2),relu,linear(3)", "mse", "4,2")]
     [InlineData("embedding(8),posembedding,lstm(6),linear(11)", "ce", "7")]
     [InlineData("embedding(6,vocab=13),gru(5),layernorm,linear(13)", "ce", "5")]
+    [InlineData("embedding(16),posembedding,residual(layernorm,attention(4)),residual(layernorm,linear(32),gelu(tanh),linear(16)),layernorm,linear(11)", "ce", "9")]
+    [InlineData("residual(attention(2,causal=false)),last,linear(3)", "mse", "6,4")]
     public void OnnxRuntimeRunsSequenceModelsAsTheProjectDoes(string architecture, string lossName, string shapeText)
     {
         var device = devices.Host;

@@ -8,8 +8,9 @@ namespace Gpu.Tests;
 /// <summary>
 /// Whole `gpu train` runs of sequence models against the same runs in PyTorch 1.13
 /// (Fixtures/make_sequence_fixtures.py): an LSTM regressor and a two-layer GRU classifier from CSV
-/// rows of time steps, and a byte-level LSTM language model from --text with the tail of its windows
-/// held out. Per-epoch losses and the final weights agree to 1e-5 relative; a language model's
+/// rows of time steps, a byte-level LSTM language model from --text with the tail of its windows
+/// held out, and a two-block GPT (AdamW, warmup and cosine decay, clipping; learning rates and
+/// gradient norms compared too). Per-epoch losses and the final weights agree to 1e-5 relative; a language model's
 /// greedy continuation (40 bytes from a 14-byte prompt with a context of 16: cropped as nanoGPT
 /// crops) is the one PyTorch's model writes.
 /// </summary>
@@ -24,6 +25,7 @@ public sealed class SequenceParityTests : IDisposable
     [InlineData("lstm_regressor")]
     [InlineData("gru_classifier")]
     [InlineData("byte_lstm_lm")]
+    [InlineData("gpt")]
     public void TheCommandLineTrainsSequenceModelsAsPyTorchDoes(string name)
     {
         var c = Case(name);
@@ -33,7 +35,20 @@ public sealed class SequenceParityTests : IDisposable
         var actual = SafeTensors.Read(model).Tensors;
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (key, tensor) in expected)
+        {
+            if (key.EndsWith(".qkv.bias", StringComparison.Ordinal))
+            {
+                // The key bias's gradient is zero in exact arithmetic (adding q . b_k to every score
+                // of a row leaves its softmax unchanged), so each side's rounding noise is all AdamW
+                // sees, and it steps by about lr either way: the q and v parts are compared.
+                int width = tensor.Data.Length / 3;
+                Numerics.AssertClose(tensor.Data.AsSpan(0, width), actual[key].Data.AsSpan(0, width), 1e-6, 1e-5, $"{name} final {key} (q)");
+                Numerics.AssertClose(tensor.Data.AsSpan(2 * width), actual[key].Data.AsSpan(2 * width), 1e-6, 1e-5, $"{name} final {key} (v)");
+                continue;
+            }
+
             Numerics.AssertClose(tensor.Data, actual[key].Data, 1e-6, 1e-5, $"{name} final {key}");
+        }
     }
 
     [Fact]
@@ -81,7 +96,7 @@ public sealed class SequenceParityTests : IDisposable
         Assert.Equal(torch.Count, ours.Count);
         for (int e = 0; e < torch.Count; e++)
         {
-            foreach (var key in new[] { "loss", "val_loss" })
+            foreach (var key in new[] { "loss", "val_loss", "lr", "grad_norm" }.Where(k => torch[e].TryGetProperty(k, out _)))
                 Numerics.AssertClose(torch[e].GetProperty(key).GetDouble(), ours[e].GetProperty(key).GetDouble(), 1e-7, 1e-5, $"{name} epoch {e} {key}");
         }
 

@@ -19,9 +19,11 @@ Run by hand with Debian's python3-torch (1.13), one thread; the outputs are comm
 the build or CI.
 """
 import json
+import math
 from fixture_io import write_csv, write_safetensors
 import torch
 from torch import nn
+from torch.optim import lr_scheduler as S
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
@@ -150,6 +152,88 @@ def language_model(name, seed, lr, epochs):
 
 cases["byte_lstm_lm"] = language_model("byte_lstm_lm", 23, 0.01, 3)
 cases["byte_lstm_lm_long"] = language_model("byte_lstm_lm_long", 24, 0.02, 8)
+
+
+
+class Positions(nn.Module):
+    """The posembedding word: a learned (context, dim) table added at each position."""
+
+    def __init__(self, context, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(context, dim) * 0.02)
+
+    def forward(self, x):
+        return x + self.weight[:x.shape[1]]
+
+
+class SelfAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention, its non-flash path, without dropout."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.heads = heads
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(torch.tril(torch.ones(t, t)) == 0, float("-inf"))
+        y = torch.softmax(att, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).contiguous().view(n, t, d))
+
+
+class Residual(nn.Sequential):
+    def forward(self, x):
+        return x + super().forward(x)
+
+
+def gpt(dim, heads, blocks, context, vocabulary):
+    layers = [nn.Embedding(vocabulary, dim), Positions(context, dim)]
+    for _ in range(blocks):
+        layers.append(Residual(nn.LayerNorm(dim), SelfAttention(dim, heads)))
+        layers.append(Residual(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"), nn.Linear(4 * dim, dim)))
+    layers += [nn.LayerNorm(dim), nn.Linear(dim, vocabulary)]
+    return nn.Sequential(*layers)
+
+
+# A two-block GPT on the same windows: AdamW, linear warmup then cosine decay per step, the
+# gradient clipped to norm 1 (nanoGPT's recipe), the loop of make_toolkit_fixtures.py.
+torch.manual_seed(25)
+model = gpt(16, 2, 2, context, 256)
+write_safetensors("gpt_init.safetensors", model.state_dict(), {"source": "torch " + torch.__version__})
+X, Y, XV, YV = inputs[:-held], targets[:-held], inputs[-held:], targets[-held:]
+batch, epochs, warmup = 8, 2, 5
+steps = epochs * math.ceil(X.shape[0] / batch)
+opt = torch.optim.AdamW(model.parameters(), lr=0.003, foreach=False)
+sched = S.SequentialLR(opt, [S.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1),
+                             S.CosineAnnealingLR(opt, T_max=steps - warmup, eta_min=1e-4)], milestones=[warmup])
+rows = []
+for epoch in range(epochs):
+    model.train()
+    total = 0.0
+    for start in range(0, X.shape[0], batch):
+        count = min(batch, X.shape[0] - start)
+        opt.zero_grad()
+        loss = per_position(model(X[start:start + count]), Y[start:start + count])
+        total += loss.item() * count
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    model.eval()
+    with torch.no_grad():
+        val = per_position(model(XV), YV).item()
+    rows.append({"epoch": epoch, "loss": total / X.shape[0], "val_loss": val, "lr": lr, "grad_norm": norm})
+write_safetensors("gpt_final.safetensors", model.state_dict(), {"source": "torch " + torch.__version__})
+cases["gpt"] = {
+    "flags": ["--model", "embedding(16),posembedding," + ",".join(["residual(layernorm,attention(2)),residual(layernorm,linear(64),gelu(tanh),linear(16))"] * 2)
+              + ",layernorm,linear(256)", "--context", str(context), "--loss", "ce", "--val-split", "0.1", "--optimizer", "adamw", "--lr", "0.003",
+              "--lr-schedule", f"cosine(min=0.0001,warmup={warmup})", "--clip-grad-norm", "1", "--batch-size", str(batch), "--epochs", str(epochs)],
+    "text": "sequence_text.txt", "windows": windows, "validation_windows": held, "epochs": rows}
 
 with open("sequence_cases.json", "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases}, f, indent=1)

@@ -98,17 +98,23 @@ public sealed class PositionalEmbedding : Module
 [LayerType("PositionalEmbedding")]
 public sealed record PositionalEmbeddingSpec(int Context, int Dim) : LayerSpec, IRegistered<LayerWord>
 {
-    public static LayerWord Entry { get; } = new("posembedding", "posembedding", Parse);
+    public static LayerWord Entry { get; } = new("posembedding", "posembedding[(context=C)]", Parse);
 
+    // The table has C rows (default: the sequence length T); a longer table than T is allowed, its first T rows used (nanoGPT's block_size).
     private static LayerSpec Parse(CallText text, LayerInput input)
     {
-        text.Expect(0);
+        text.Expect(0, "context");
         if (input.Rank != 2)
             throw new ShapeMismatchException($"posembedding takes a sequence (N, T, dim) but gets {Module.Describe(input)} (put an embedding before it)");
-        return new PositionalEmbeddingSpec(input[0], input[1]);
+        int context = text.Named("context", input[0]);
+        if (context < input[0])
+            throw new ShapeMismatchException($"posembedding's table of {context} positions is shorter than the sequences' {input[0]} steps (the context): give context={input[0]} or more");
+        return new PositionalEmbeddingSpec(context, input[1]);
     }
 
     public override Module Create() => new PositionalEmbedding(Context, Dim);
+
+    public override string Format() => $"posembedding(context={Context})";
 
     // The table's first T rows (the exported model's sequence length), added with broadcasting.
     internal override string ToOnnx(OnnxLayer layer, string input) =>
