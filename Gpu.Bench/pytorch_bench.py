@@ -6,6 +6,7 @@ Debian's python3-torch (1.13); install libopenblas0-pthread so torch's BLAS is O
 Reports medians of repeated timings, like the quick benchmark.
 """
 import json
+import math
 import statistics
 import sys
 import time
@@ -129,6 +130,69 @@ def lstm_step(hidden, steps=64, batch=32):
 for hidden in (128, 512):
     step, flops = lstm_step(hidden)
     add(f"lstm step H{hidden} T64 b32", "nn.LSTM zero_grad..step", median_seconds(step, budget=2, min_batches=3), "GFLOP/s", flops)
+
+class SelfAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention, its non-flash path (PyTorch 1.13 has no fused attention on the CPU)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.heads = heads
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(torch.tril(torch.ones(t, t)) == 0, float("-inf"))
+        y = nn.functional.softmax(att, dim=-1) @ v
+        return self.proj(y.transpose(1, 2).contiguous().view(n, t, d))
+
+
+class Residual(nn.Sequential):
+    def forward(self, x):
+        return x + super().forward(x)
+
+
+class Positions(nn.Module):
+    def __init__(self, context, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(context, dim) * 0.02)
+
+    def forward(self, x):
+        return x + self.weight[:x.shape[1]]
+
+
+for steps, batch in ((128, 16), (256, 16), (1024, 4)):
+    torch.manual_seed(0)
+    att = SelfAttention(128, 4)
+    xa = torch.randn(batch, steps, 128, requires_grad=True)
+
+    def attention_step():
+        att.zero_grad()
+        xa.grad = None
+        att(xa).backward(torch.ones(batch, steps, 128))
+    add(f"attention fwd+bwd T{steps} b{batch}", "nanoGPT attention", median_seconds(attention_step, budget=2, min_batches=3), "GFLOP/s", None)
+
+torch.manual_seed(0)
+blocks = []
+for _ in range(4):
+    blocks += [Residual(nn.LayerNorm(128), SelfAttention(128, 4)),
+               Residual(nn.LayerNorm(128), nn.Linear(128, 512), nn.GELU(approximate="tanh"), nn.Linear(512, 128))]
+gpt = nn.Sequential(nn.Embedding(256, 128), Positions(128, 128), *blocks, nn.LayerNorm(128), nn.Linear(128, 256))
+gpt_opt = torch.optim.AdamW(gpt.parameters(), lr=1e-3)
+gpt_x, gpt_y = torch.randint(0, 256, (16, 128)), torch.randint(0, 256, (16, 128))
+
+
+def gpt_step():
+    gpt_opt.zero_grad()
+    nn.functional.cross_entropy(gpt(gpt_x).view(-1, 256), gpt_y.view(-1)).backward()
+    gpt_opt.step()
+
+
+# Times only: the quick benchmark's rows carry the FLOP counts (both sides run the same model).
+add("gpt step 4x128 T128 b16", "zero_grad..step", median_seconds(gpt_step, budget=3, min_batches=3), "GFLOP/s", None)
 
 step = train_step(10, 20, 100)
 flops = (2 * 10 * 20 * 2 + 2 * 20 * 3) * 100

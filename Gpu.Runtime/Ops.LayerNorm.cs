@@ -78,7 +78,7 @@ public static partial class Ops
     {
         public void RunOnHost(HostBackend host) => HostRanges.For(rows, (long)rows * width >= 1 << 16, 1, this);
 
-        // Rows [start, start + count), in the kernel's arithmetic.
+        // Rows [start, start + count), vectorised (HostLayerNorm).
         public void Run(int start, int count)
         {
             var xs = x.HostSpan;
@@ -86,18 +86,7 @@ public static partial class Ops
             var w = weight.HostSpan;
             var b = bias.HostSpan;
             for (int r = start; r < start + count; r++)
-            {
-                var row = xs.Slice(r * width, width);
-                var output = ys.Slice(r * width, width);
-                float m = 0f, m2 = 0f;
-                for (int j = 0; j < width; j++)
-                    LayerNormKernels.Accumulate(ref m, ref m2, row[j], j + 1);
-                float s = LayerNormKernels.ReciprocalStd(m2, width, eps);
-                mean.HostSpan[r] = m;
-                rstd.HostSpan[r] = s;
-                for (int j = 0; j < width; j++)
-                    output[j] = (row[j] - m) * s * w[j] + b[j];
-            }
+                (mean.HostSpan[r], rstd.HostSpan[r]) = HostLayerNorm.Forward(xs.Slice(r * width, width), w, b, ys.Slice(r * width, width), eps);
         }
 
         public void RunOnKernels(KernelBackend k)
@@ -118,36 +107,27 @@ public static partial class Ops
             host.ColumnSums(dy, dbias, rows, width, accumulate: true);
         }
 
-        // Rows [start, start + count), in the kernel's arithmetic.
+        // Rows [start, start + count), vectorised (HostLayerNorm).
         public void Run(int start, int count)
         {
             var xs = x.HostSpan;
             var w = weight.HostSpan;
             var dys = dy.HostSpan;
             var ps = products.HostSpan;
-            for (int r = start; r < start + count; r++)
+            var dxs = dx is null ? default : dx.HostSpan;
+            var scratch = HostLayerNorm.RentScratch(width);
+            try
             {
-                int at = r * width;
-                float m = mean.HostSpan[r], s = rstd.HostSpan[r];
-                float sumG = 0f, sumGx = 0f;
-                for (int j = 0; j < width; j++)
+                for (int r = start; r < start + count; r++)
                 {
-                    float xhat = (xs[at + j] - m) * s;
-                    float g = dys[at + j] * w[j];
-                    sumG += g;
-                    sumGx += g * xhat;
-                    ps[at + j] = dys[at + j] * xhat;
+                    int at = r * width;
+                    HostLayerNorm.Backward(xs.Slice(at, width), w, mean.HostSpan[r], rstd.HostSpan[r], dys.Slice(at, width), ps.Slice(at, width),
+                        dx is null ? default : dxs.Slice(at, width), scratch);
                 }
-
-                if (dx is null)
-                    continue;
-                var dxs = dx.HostSpan;
-                float meanG = sumG / width, meanGx = sumGx / width;
-                for (int j = 0; j < width; j++)
-                {
-                    float xhat = (xs[at + j] - m) * s;
-                    dxs[at + j] = s * (dys[at + j] * w[j] - meanG - xhat * meanGx);
-                }
+            }
+            finally
+            {
+                HostLayerNorm.Return(scratch);
             }
         }
 

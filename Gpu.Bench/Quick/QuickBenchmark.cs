@@ -33,6 +33,10 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
         DigitsCnnStep();
         LstmStep(128);
         LstmStep(512);
+        AttentionStep(128, 16);
+        AttentionStep(256, 16);
+        AttentionStep(1024, 4);
+        GptStep();
         Predictions("reference MLP 10-20-1", "linear(20),relu,linear(1)", new TensorShape(10), "mse");
         Predictions("digits CNN", "conv(16,3,padding=1),relu,maxpool(2),conv(32,3,padding=1),relu,maxpool(2),flatten,linear(64),relu,dropout(0.2),linear(10)", new TensorShape(1, 8, 8), "ce");
         return results;
@@ -248,6 +252,48 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
 
         double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
         Add($"lstm step H{hidden} T{steps} b{batch}", $"{Ours} ({batch * steps / seconds:F0} tokens/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
+    }
+
+    // The attention layer (D 128, 4 causal heads, with its two projections) forward and backward,
+    // as pytorch_bench.py times nanoGPT's CausalSelfAttention (its non-flash path).
+    private void AttentionStep(int steps, int batch)
+    {
+        const int dim = 128;
+        using var model = new Sequential(new TensorShape(steps, dim), new Attention(dim, 4)) { InputRequiresGrad = true }.To(device, 0);
+        using var x = device.FromArray(Random(batch * steps * dim, 13), batch, steps, dim);
+        using var g = device.FromArray(Enumerable.Repeat(1f, batch * steps * dim).ToArray(), batch, steps, dim);
+        void Step()
+        {
+            model.Parameters().ZeroGrad();
+            model.Forward(x);
+            model.Backward(g);
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
+        Add($"attention fwd+bwd T{steps} b{batch}", $"{Ours} ({batch * steps / seconds:F0} tokens/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
+    }
+
+    // One training step of a 4-block GPT (dim 128, 4 heads, context 128, the README's) at batch 16: AdamW.
+    private void GptStep()
+    {
+        const int batch = 16, context = 128;
+        string block = "residual(layernorm,attention(4)),residual(layernorm,linear(512),gelu(tanh),linear(128))";
+        using var model = Architecture.Parse($"embedding(128),posembedding,{block},{block},{block},{block},layernorm,linear(256)", new TensorShape(context), 256).To(device, 0);
+        using var loss = new CrossEntropyLoss();
+        using var optimizer = new AdamW(model.Parameters());
+        var random = new Random(14);
+        using var x = device.FromArray([.. Enumerable.Range(0, batch * context).Select(_ => (float)random.Next(256))], batch, context);
+        using var y = device.FromArray([.. Enumerable.Range(0, batch * context).Select(_ => (float)random.Next(256))], batch, context);
+        void Step()
+        {
+            optimizer.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            model.Backward(loss.Backward());
+            optimizer.Step();
+        }
+
+        double seconds = Timer.MedianSeconds(Step, device.Synchronize, 1, 3);
+        Add($"gpt step 4x128 T{context} b{batch}", $"{Ours} ({batch * context / seconds:F0} tokens/s)", seconds, "GFLOP/s", model.Flops(training: true) * (double)batch);
     }
 
     // Predictions per second for 10,000 rows: the model's own Predict on this device (what

