@@ -145,6 +145,16 @@ public sealed class CliSequenceTests : IDisposable
         Assert.Equal(native.Out, viaOnnx.Out);
     }
 
+    [Fact]
+    public void GenerateRefusesAModelThatSeesLaterPositions()
+    {
+        string model = Path.Combine(folder, "full.safetensors");
+        var trained = Run("train", "--device", "cpu", "--text", Text, "--context", "16", "--model", "embedding(8),attention(2,causal=false),linear(256)",
+            "--loss", "ce", "--epochs", "1", "--batch-size", "32", "--save", model);
+        Assert.True(trained.Code == 0, trained.Err);
+        AssertOneLineError(Run("generate", "--device", "cpu", "--model", model, "--prompt", "a"), 2, "generating needs a causal model, but layer 1, attention(2,causal=false)");
+    }
+
     private string TrainLanguageModel()
     {
         string model = Path.Combine(folder, "lm.safetensors");

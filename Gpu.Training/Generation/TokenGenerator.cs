@@ -42,7 +42,9 @@ public sealed class TokenGenerator
         ArgumentNullException.ThrowIfNull(model);
         if (model.InputShape.Rank != 1 || model.OutputShape.Rank != 2 || model.OutputShape[0] != model.InputShape[0])
             throw new ArgumentException($"generating needs a model from token ids (N, T) to per-position logits (N, T, V); this one maps {Module.Describe(model.InputShape)} to {Module.Describe(model.OutputShape)}.");
-        context = model.InputShape[0];
+        if (model.Modules.Select((m, i) => (m, i)).FirstOrDefault(p => !p.m.IsCausal) is { m: not null } mixing)
+            throw new ArgumentException($"generating needs a causal model, but layer {mixing.i}, {mixing.m.Spec.Format()}, lets a position see later ones (train with causal attention).");
+                context = model.InputShape[0];
         outputs = model.OutputShape[1];
         if (vocabulary < 1 || vocabulary > outputs)
             throw new ArgumentException($"the vocabulary ({vocabulary}) must be between 1 and the model's {outputs} logits per position.");

@@ -65,6 +65,8 @@ public sealed class Attention : Module
 
     public override bool PreservesShape => true;
 
+    public override bool IsCausal => Causal;
+
     internal override bool ComputesInputGradient
     {
         get => qkv.ComputesInputGradient;

@@ -56,6 +56,12 @@ public abstract class Module : IDisposable
     /// <summary>True when the output always has the input's shape (activations, Dropout).</summary>
     public virtual bool PreservesShape => false;
 
+    /// <summary>
+    /// False when an output position of a sequence depends on later input positions (attention
+    /// with causal=false); every other layer reads a position's past and present only.
+    /// </summary>
+    public virtual bool IsCausal => true;
+
     /// <summary>The record that describes and rebuilds this layer (saved in model files).</summary>
     public abstract LayerSpec Spec { get; }
 

@@ -36,6 +36,8 @@ public sealed class Residual : Module
 
     public override bool PreservesShape => true;
 
+    public override bool IsCausal => layers.All(layer => layer.IsCausal);
+
     // The block's input gradient needs f's; inside, as in a model, layers before the first with
     // parameters need none unless the block's does.
     internal override bool ComputesInputGradient
