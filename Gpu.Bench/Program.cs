@@ -22,6 +22,10 @@ if (args.Length > 0 && args[0] == "quick")
     return 0;
 }
 
+// `observe [--rounds N]`: what the op profiler and TensorBoard logging cost a training run.
+if (args.Length > 0 && args[0] == "observe")
+    return Gpu.Bench.Quick.ObservabilityCost.Run(Console.Out, Value(args, "--rounds") is { } r ? int.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : 9);
+
 // `ptx --out DIR`: every kernel's PTX, for scripts/ptxas-check.sh.
 if (args.Length > 0 && args[0] == "ptx")
 {

@@ -22,6 +22,7 @@ public static class CommandLine
         root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(ExportCommand.Create(context));
         root.Subcommands.Add(GenerateCommand.Create(context));
+        root.Subcommands.Add(PlotCommand.Create(context));
         root.Subcommands.Add(DevicesCommand.Create(context));
 
         var parse = root.Parse(args);
@@ -57,7 +58,7 @@ public static class CommandLine
     internal static string Describe(Exception e) => e switch
     {
         UsageException or TrainingDivergedException or DataFormatException or SafeTensorsFormatException or DeviceNotFoundException or OutputFileException
-            or FileNotFoundException or DirectoryNotFoundException or ArgumentException or DllNotFoundException or MpiException => Flatten(e.Message),
+            or FileNotFoundException or DirectoryNotFoundException or ArgumentException or DllNotFoundException or MpiException or PlotException => Flatten(e.Message),
         UnauthorizedAccessException => $"permission denied: {Flatten(e.Message)}",
         IOException => $"I/O error: {Flatten(e.Message)}",
         _ => $"{e.GetType().Name}: {Flatten(e.Message)} (run with --verbose for details)",

@@ -81,6 +81,22 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Epochs between checkpoints [10].", HelpName = "N" };
         var resume = new Option<string?>("--resume") { Description = "Continue training from a checkpoint.", HelpName = "PATH" };
         var report = new Option<string?>("--report") { Description = "Write a JSON report (losses, time, throughput, energy).", HelpName = "PATH" };
+        var plot = new Option<string?>("--plot")
+        {
+            Description = "Draw the loss curves (validation too; the learning rate and a classifier's accuracy on right-hand axes) to this .png or .svg, redrawn during the run.",
+            HelpName = "FILE",
+        };
+        var tensorBoard = new Option<string?>("--tensorboard")
+        {
+            Description = "Write TensorBoard event files (loss, val_loss, val_accuracy, lr, grad_norm, samples/s, joules per optimizer step) to this folder: tensorboard --logdir DIR.",
+            HelpName = "DIR",
+        };
+        var profile = new Option<bool>("--profile") { Description = "Time every op (device events on GPUs, the clock on the host) and print a table per op after training; in the report too." };
+        var carbon = new Option<double?>("--carbon-intensity")
+        {
+            Description = "Grams of CO2 per kWh of your electricity, to turn measured joules into grams in the summary and report [none: not assumed].",
+            HelpName = "G",
+        };
         var logEvery = new Option<int>("--log-every") { Description = "Print the losses every N epochs.", DefaultValueFactory = _ => 10, HelpName = "N" };
         var deviceData = new Option<double?>("--device-data-mb")
         {
@@ -97,7 +113,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
             data, text, tokens, contextLength, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, schedule, l1, l2, clipNorm, clipValue, epochs, batchSize, accumulate,
-            shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, logEvery, standardize, distributed, deviceData,
+            shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, plot, tensorBoard, profile, carbon, logEvery, standardize, distributed, deviceData,
         };
         foreach (var option in hyperparameters.Options)
             command.Options.Add(option);
@@ -139,6 +155,10 @@ internal static class TrainCommand
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Resume = parse.GetValue(resume),
                 Report = parse.GetValue(report),
+                Plot = parse.GetValue(plot),
+                TensorBoard = parse.GetValue(tensorBoard),
+                Profile = parse.GetValue(profile),
+                CarbonIntensity = parse.GetValue(carbon),
                 LogEvery = parse.GetValue(logEvery),
                 Standardize = parse.GetValue(standardize),
                 Distributed = parse.GetValue(distributed)!,

@@ -62,6 +62,10 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
                 AtomicFile.CheckWritable(path);
         }
 
+        using var observers = new RunObservers(s, WritesFiles);
+        foreach (string warning in observers.Warnings)
+            Output.Error.WriteLine($"warning: {warning}");
+
         var context = Output;
         using var device = group is null
             ? Device.Create(s.Device)
@@ -111,7 +115,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             // Nothing left to train: the outputs asked for are written from the checkpoint's state,
             // so that an older file at those paths never passes for this run's result.
             context.Out.WriteLine($"Nothing to train: {s.Resume} has completed {startEpoch} of {s.Epochs} epochs.");
-            WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, new TrainingHistory(), null);
+            WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, new TrainingHistory(), observers);
             return ExitCode.Ok;
         }
 
@@ -125,6 +129,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         var checkpoints = WritesFiles && s.Checkpoint is not null ? new Checkpointing(s.Checkpoint, s.CheckpointEvery ?? 10, s.Epochs, model, optimizer, info) : null;
         if (checkpoints is not null)
             trainer.Add(checkpoints);
+        observers.Attach(trainer, device, group, Title(data), data.Tokens?.Context);
 
         // Compile every kernel before the clock starts, so epoch times show the steady state (the
         // host path has none to compile).
@@ -133,7 +138,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         if (device.CompiledKernels > 0)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Compiled {device.CompiledKernels} kernels in {compile.Elapsed.TotalSeconds:F2} s"));
 
-        double? energyBefore = device.ReadEnergyJoules();
+        observers.Start();
         TrainingHistory history;
         try
         {
@@ -141,6 +146,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
         catch (TrainingDivergedException e)
         {
+            observers.Finish();
             string kept = checkpoints?.LastWritten is { } epoch
                 ? $" The last good checkpoint is {s.Checkpoint} (after epoch {epoch})."
                 : s.Checkpoint is not null && File.Exists(s.Checkpoint) ? $" {s.Checkpoint} was left as it was." : "";
@@ -148,12 +154,11 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
             return ExitCode.Diverged;
         }
 
+        observers.Finish();
         dataResidence = trainer.DataResidence;
-        double? energyAfter = device.ReadEnergyJoules();
-        double? energy = energyBefore is { } b && energyAfter is { } a ? a - b : null;
         if (history.StoppedEarly)
             context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
-        WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, history, energy);
+        WriteOutputs(device, model, optimizer, trainer, info, lossOptions, data, history, observers);
         return ExitCode.Ok;
     }
 
@@ -183,8 +188,9 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
     }
 
     // The closing summary, then the model and the report when asked for (rank 0 only).
-    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, RunData runData, TrainingHistory history, double? energy)
+    private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, RunData runData, TrainingHistory history, RunObservers observers)
     {
+        var energy = observers.Energy(); // a collective: before the ranks that write nothing leave
         var ranks = group is null
             ? new ReportRanks(1, [$"{device.Info.KindName}: {device.Info.Name}"], 0, null)
             : new ReportRanks(group.WorldSize, group.AllGather($"{device.Info.KindName}: {device.Info.Name}"), history.CommunicationSeconds, group.Implementation);
@@ -198,8 +204,15 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         var o = trainer.Options;
         var training = new ReportTraining(s.Loss, lossOptions, optimizer.Name, optimizer.Options, o.Schedule?.Format(), o.BatchSize, o.Accumulate,
             o.ClipGradNorm, o.ClipGradValue, o.L1, o.L2);
-        var summary = Summarise(device, model, history, energy, ranks, training, data, tokens?.Context);
+        var profile = observers.Profile(history.TrainSeconds);
+        if (profile is not null)
+            context.Out.WriteLine(ProfileTable.Format(profile));
+        var summary = Summarise(device, model, history, energy, s.CarbonIntensity, profile, ranks, training, data, tokens?.Context);
         context.Out.WriteLine(summary.Text);
+        if (observers.TensorBoardFile is { } events)
+            context.Out.WriteLine($"Wrote TensorBoard events to {events} (tensorboard --logdir {s.TensorBoard})");
+        if (s.Plot is not null && history.Epochs.Count > 0)
+            context.Out.WriteLine($"Drew the curves to {s.Plot}");
         if (s.Save is not null)
         {
             ModelFile.Save(s.Save, model, info with { Extra = Extra(device, optimizer, lossOptions, runData, history) });
@@ -356,14 +369,22 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
     }
 
     private static (string Text, TrainingReport Report) Summarise(
-        Device device, Sequential model, TrainingHistory history, double? energy, ReportRanks ranks, ReportTraining training, ReportData data, int? context)
+        Device device, Sequential model, TrainingHistory history, EnergyTotals? energy, double? carbonIntensity, ReportProfile? profile, ReportRanks ranks,
+        ReportTraining training, ReportData data, int? context)
     {
         double seconds = history.TrainSeconds;
         double stepsPerSecond = seconds > 0 ? history.Steps / seconds : 0;
         double samplesPerSecond = seconds > 0 ? history.Samples / seconds : 0;
         double? tokensPerSecond = context is { } t ? samplesPerSecond * t : null;
         double gflops = seconds > 0 ? model.Flops(training: true) * (double)history.Samples / seconds / 1e9 : 0;
-        string energyText = energy is { } j ? $"{j:F1} J (NVML)" : $"no reading on {device.Info.KindName}";
+        var energyReport = EnergyReport(energy, carbonIntensity, history, context);
+        string energyText = energy?.Describe() ?? "not measured (no epoch trained)";
+        if (energyReport.JoulesPerSample is { } perSample)
+            energyText += string.Create(CultureInfo.InvariantCulture, $", {perSample:G4} J/sample");
+        if (energyReport.GramsCo2 is { } grams)
+            energyText += string.Create(CultureInfo.InvariantCulture, $", {grams:G4} g CO2 at {carbonIntensity} g/kWh");
+        var bestVal = history.Epochs.Where(e => e.ValLoss is not null).MinBy(e => e.ValLoss!.Value);
+        string best = bestVal is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; best val loss {bestVal.ValLoss!.Value:G6} at epoch {bestVal.Epoch}");
         // Model FLOP utilisation against the fp32 peak of every rank's device (null when unknown).
         var peak = PeakFlops.Of(device);
         double? peakGflops = peak is { } p ? p.Flops * ranks.WorldSize / 1e9 : null;
@@ -372,20 +393,35 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         string where = ranks.Mpi is null ? $"{device.Info.KindName} ({device.Info.Name})" : $"{ranks.WorldSize} ranks ({string.Join(", ", ranks.Devices.Distinct())})";
         string communication = ranks.Mpi is null ? "" : string.Create(CultureInfo.InvariantCulture, $", {ranks.CommunicationSeconds:F3} s in communication ({100 * ranks.CommunicationSeconds / Math.Max(seconds, 1e-9):F0}%)");
         string text = string.Create(CultureInfo.InvariantCulture,
-            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s{(tokensPerSecond is { } tps ? $" ({tps:F0} tokens/s)" : "")}, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}.");
+            $"Trained {history.Epochs.Count} epochs ({history.Steps} steps, {history.Samples} samples) on {where} in {seconds:F3} s{communication}: {stepsPerSecond:F0} steps/s, {samplesPerSecond:F0} samples/s{(tokensPerSecond is { } tps ? $" ({tps:F0} tokens/s)" : "")}, {gflops:F3} GFLOP/s{mfu}; energy: {energyText}{best}.");
         var last = history.Last;
         var report = new TrainingReport(
             new ReportDevice(device.Info.KindName, device.Info.Name, device.BackendDescription),
             new ReportModel(model.IsMlp ? model.LayerWidths : null, Architecture.Format(model), model.InputShape.ToArray(), model.ParameterCount),
             training,
-            [.. history.Epochs.Select(e => new ReportEpoch(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, Bits(context, e.ValLoss), e.LearningRate, e.GradNorm, e.Seconds))],
-            new ReportResult(last?.Loss, last?.ValLoss, Bits(context, last?.ValLoss), history.BestEpoch, history.StoppedEarly),
+            [.. history.Epochs.Select((e, i) => ReportEpoch.Of(e, context, energy is not null && i < energy.Epochs.Count ? energy.Epochs[i] : null))],
+            new ReportResult(last?.Loss, last?.ValLoss, Bits(context, last?.ValLoss), history.BestEpoch, history.StoppedEarly, bestVal?.ValLoss, bestVal?.Epoch),
             new ReportThroughput(seconds, stepsPerSecond, samplesPerSecond, tokensPerSecond, gflops, peakGflops, utilisation, peak?.Source),
-            new ReportEnergy(energy, energy is null ? null : "nvml"),
+            energyReport,
             ranks,
-            data);
+            data,
+            profile);
         return (text, report);
     }
+
+    // Joules in total, per epoch, per sample (per token), and as grams of CO2 at the user's intensity.
+    private static ReportEnergy EnergyReport(EnergyTotals? energy, double? carbonIntensity, TrainingHistory history, int? context)
+    {
+        double? joules = energy?.Joules;
+        double? perSample = joules is { } j && history.Samples > 0 ? j / history.Samples : null;
+        return new ReportEnergy(joules, energy?.Sources ?? [], energy?.GpuJoules, energy?.CpuJoules, joules is null ? energy?.Missing ?? "no epoch trained" : energy?.Missing,
+            joules is { } total && history.Epochs.Count > 0 ? total / history.Epochs.Count : null, perSample, context is { } t ? perSample / t : null,
+            carbonIntensity, joules is { } k && carbonIntensity is { } g ? k / 3.6e6 * g : null);
+    }
+
+    // The plot's title: the data and the model.
+    private string Title(RunData data) =>
+        $"{((s.Data ?? s.Text ?? s.Tokens) is { } path ? Path.GetFileName(Path.TrimEndingDirectorySeparator(path)) : "reference example")}: {s.Loss}, {s.Optimizer}";
 
     // A language model's loss in bits per token (its cross-entropy is in nats): null for other data.
     private static double? Bits(int? context, double? loss) => context is null || loss is null ? null : loss / Math.Log(2);

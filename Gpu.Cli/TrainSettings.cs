@@ -59,6 +59,18 @@ internal sealed record TrainSettings
     public string? Resume { get; init; }
     public string? Report { get; init; }
     public int LogEvery { get; init; } = 10;
+
+    /// <summary>--plot: a PNG or SVG of the curves, redrawn during the run.</summary>
+    public string? Plot { get; init; }
+
+    /// <summary>--tensorboard: the folder TensorBoard event files go to.</summary>
+    public string? TensorBoard { get; init; }
+
+    /// <summary>--profile: time every op and print the table after training.</summary>
+    public bool Profile { get; init; }
+
+    /// <summary>--carbon-intensity: grams of CO2 per kWh, as the user's grid reports it (never assumed).</summary>
+    public double? CarbonIntensity { get; init; }
     public bool Standardize { get; init; }
 
     /// <summary>--device-data-mb: the most data (MB) the trainer keeps on the device; null: its default.</summary>
@@ -98,13 +110,16 @@ internal sealed record TrainSettings
         Require(CheckpointEvery is null || Checkpoint is not null, "--checkpoint-every needs --checkpoint PATH.");
         Require(CheckpointEvery is null or >= 1, $"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         Require(Init is null || Resume is null, "--init and --resume cannot be used together: a checkpoint already holds the weights.");
+        Require(CarbonIntensity is null || (double.IsFinite(CarbonIntensity.Value) && CarbonIntensity >= 0), $"--carbon-intensity must be grams of CO2 per kWh, a finite number >= 0, got {Number(CarbonIntensity)}.");
+        if (Plot is not null)
+            TrainingPlot.CheckFormat("--plot", Plot);
         Require(Layers is null || Model is null, "--layers and --model cannot be used together: --layers is the shorthand for an MLP, --model describes any model.");
 
         // Every output against every input and every other output, as the OS resolves the paths. A
         // checkpoint may be continued in place (--resume X --checkpoint X); nothing else may share a file.
         Paths.CheckDistinct(
             [("--data", Data), ("--text", Text), ("--tokens", Tokens), ("--val", Val), ("--init", Init), ("--resume", Resume)],
-            [("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report)],
+            [("--save", Save), ("--checkpoint", Checkpoint), ("--report", Report), ("--plot", Plot)],
             ("--checkpoint", "--resume"));
     }
 

@@ -14,6 +14,7 @@ namespace Gpu.Cli;
 /// <param name="Energy">What the hardware says the run cost.</param>
 /// <param name="Ranks">The processes of a data-parallel job (one for a plain run).</param>
 /// <param name="Data">The data read and where it was kept.</param>
+/// <param name="Profile">The per-op profile of `--profile`, or null.</param>
 internal sealed record TrainingReport(
     ReportDevice Device,
     ReportModel Model,
@@ -23,7 +24,8 @@ internal sealed record TrainingReport(
     ReportThroughput Throughput,
     ReportEnergy Energy,
     ReportRanks Ranks,
-    ReportData Data)
+    ReportData Data,
+    ReportProfile? Profile)
 {
     private static readonly JsonSerializerOptions Options = new()
     {
@@ -68,14 +70,22 @@ internal sealed record ReportTraining(
 /// <param name="Lr">The learning rate of the epoch's last optimizer step.</param>
 /// <param name="GradNorm">The complete gradient's total 2-norm at the epoch's last step, before clipping.</param>
 /// <param name="Seconds">The epoch's wall time, validation included.</param>
-internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double? ValBitsPerToken, double Lr, double GradNorm, double Seconds);
+/// <param name="Joules">The energy the counters measured over the epoch, or null.</param>
+internal sealed record ReportEpoch(int Epoch, double Loss, double? ValLoss, double? ValAccuracy, double? ValBitsPerToken, double Lr, double GradNorm, double Seconds, double? Joules = null)
+{
+    /// <summary>An epoch's row: <paramref name="context"/> (token data's) adds bits per token.</summary>
+    public static ReportEpoch Of(EpochResult e, int? context, double? joules) =>
+        new(e.Epoch, e.Loss, e.ValLoss, e.ValAccuracy, context is null || e.ValLoss is null ? null : e.ValLoss / Math.Log(2), e.LearningRate, e.GradNorm, e.Seconds, joules);
+}
 
 /// <param name="FinalLoss">The last epoch's training loss.</param>
 /// <param name="FinalValLoss">The last epoch's validation loss.</param>
 /// <param name="FinalValBitsPerToken">A language model's last validation loss in bits per token, or null.</param>
 /// <param name="BestEpoch">The epoch with the lowest monitored loss (validation, else training).</param>
 /// <param name="StoppedEarly">True when early stopping ended the run.</param>
-internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, double? FinalValBitsPerToken, int? BestEpoch, bool StoppedEarly);
+/// <param name="BestValLoss">The lowest validation loss, or null without validation.</param>
+/// <param name="BestValEpoch">Its epoch.</param>
+internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, double? FinalValBitsPerToken, int? BestEpoch, bool StoppedEarly, double? BestValLoss, int? BestValEpoch);
 
 /// <param name="TrainSeconds">Training time (kernels compiled beforehand, loading excluded).</param>
 /// <param name="StepsPerSecond">Optimizer steps per second.</param>
@@ -88,9 +98,36 @@ internal sealed record ReportResult(double? FinalLoss, double? FinalValLoss, dou
 internal sealed record ReportThroughput(
     double TrainSeconds, double StepsPerSecond, double SamplesPerSecond, double? TokensPerSecond, double AchievedGflops, double? PeakGflops, double? ModelFlopUtilisation, string? PeakSource);
 
-/// <param name="Joules">The energy counter's difference over training, or null.</param>
-/// <param name="Source">Which counter ("nvml"), or null when none could be read.</param>
-internal sealed record ReportEnergy(double? Joules, string? Source);
+/// <param name="Joules">Every measured source's joules over training (all ranks), or null when none could be read.</param>
+/// <param name="Sources">What was read: "nvml" (the GPUs), "rapl" (CPU packages and DRAM, once per machine).</param>
+/// <param name="GpuJoules">The GPUs' share, or null.</param>
+/// <param name="CpuJoules">The CPUs' and DRAM's share, or null.</param>
+/// <param name="NotMeasured">Why a source that applies gave no reading (no powercap, permission denied, no NVML), or null.</param>
+/// <param name="JoulesPerEpoch">Joules over epochs trained, or null.</param>
+/// <param name="JoulesPerSample">Joules over training samples (every epoch's), or null.</param>
+/// <param name="JoulesPerToken">For token data, joules over training tokens, or null.</param>
+/// <param name="CarbonIntensity">The --carbon-intensity given (g CO2 per kWh), or null.</param>
+/// <param name="GramsCo2">Joules times that intensity, or null.</param>
+internal sealed record ReportEnergy(
+    double? Joules, IReadOnlyList<string> Sources, double? GpuJoules, double? CpuJoules, string? NotMeasured, double? JoulesPerEpoch, double? JoulesPerSample,
+    double? JoulesPerToken, double? CarbonIntensity, double? GramsCo2);
+
+/// <param name="Backend">What ran the ops ("host SIMD", "ILGPU kernels").</param>
+/// <param name="HostThreads">Cores the host ops ran on, or null on a kernel device.</param>
+/// <param name="Timing">"clock" (host ops) or "device events" (kernels).</param>
+/// <param name="TrainSeconds">The training time the ops' shares are of.</param>
+/// <param name="OpSeconds">The ops' total.</param>
+/// <param name="Ops">Every op and timed region, most time first.</param>
+internal sealed record ReportProfile(string Backend, int? HostThreads, string Timing, double TrainSeconds, double OpSeconds, IReadOnlyList<ReportOp> Ops);
+
+/// <param name="Name">The op: a kernel's name, matmul by form and shape, conv2d by shape, "data feed", "all-reduce".</param>
+/// <param name="Calls">Calls during training.</param>
+/// <param name="TotalSeconds">Their total time.</param>
+/// <param name="MeanSeconds">Per call.</param>
+/// <param name="Share">Total over the training time.</param>
+/// <param name="Gflops">Achieved GFLOP/s, or null for ops without counted FLOPs.</param>
+/// <param name="GigabytesPerSecond">Achieved GB/s of the tensors read and written, or null.</param>
+internal sealed record ReportOp(string Name, long Calls, double TotalSeconds, double MeanSeconds, double Share, double? Gflops, double? GigabytesPerSecond);
 
 /// <summary>A job's ranks: how many, each one's device, time in collectives, through which MPI (null for one process).</summary>
 internal sealed record ReportRanks(int WorldSize, IReadOnlyList<string> Devices, double CommunicationSeconds, string? Mpi);

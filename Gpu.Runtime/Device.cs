@@ -23,6 +23,7 @@ public sealed class Device : IDisposable
 
     private readonly Context context;
     private readonly Backend backend;
+    private ProfilingBackend? profiling;
     private long launches;
     private bool disposed;
 
@@ -66,6 +67,9 @@ public sealed class Device : IDisposable
     /// <summary>True when ops run as host code (<see cref="CpuProfile.Host"/>) instead of kernel launches.</summary>
     public bool IsHost => CpuProfile == Runtime.CpuProfile.Host;
 
+    /// <summary>Cores the host path's parallel loops use, or null on a kernel device (for reports and profiles).</summary>
+    public int? HostThreads => IsHost ? Backends.Host.HostThreads.Count : null;
+
     /// <summary>What runs the ops here, for reports: "host SIMD", "ILGPU kernels", and on CUDA whether cuBLAS is used.</summary>
     public string BackendDescription => backend.Description;
 
@@ -77,8 +81,27 @@ public sealed class Device : IDisposable
     {
         ThrowIfDisposed();
         launches++;
-        return backend;
+        return (Backend?)profiling ?? backend;
     }
+
+    /// <summary>The profiler timing this device's ops, or null when profiling is off (the default).</summary>
+    public Profiling.OpProfiler? Profiler => profiling?.Profiler;
+
+    /// <summary>
+    /// Starts a new profile: every op (and every <see cref="Profiling.OpProfiler.Scope"/> region) is
+    /// timed until <see cref="StopProfiling"/>, host ops with the clock, kernels with the stream's
+    /// events. The ops run exactly as without it; the profiler returned keeps its results after the stop.
+    /// </summary>
+    public Profiling.OpProfiler StartProfiling()
+    {
+        ThrowIfDisposed();
+        var profiler = new Profiling.OpProfiler(IsHost ? null : Stream);
+        profiling = new ProfilingBackend(backend, profiler);
+        return profiler;
+    }
+
+    /// <summary>Stops timing ops; the profiler keeps what it measured.</summary>
+    public void StopProfiling() => profiling = null;
 
     /// <summary>The kernel backend, for what only kernels have (cuBLAS, launch sizes); null on the host path.</summary>
     internal KernelBackend? Kernels => backend as KernelBackend;
@@ -242,6 +265,16 @@ public sealed class Device : IDisposable
         ThrowIfDisposed();
         if (Accelerator is CudaAccelerator cuda)
             return EnergyMeter.ReadJoules(cuda, out problem);
+        problem = $"no energy counter on {Info.KindName}";
+        return null;
+    }
+
+    /// <summary>The GPU's energy counter held open for repeated readings, or null with why there is none.</summary>
+    public GpuEnergyCounter? OpenEnergyCounter(out string? problem)
+    {
+        ThrowIfDisposed();
+        if (Accelerator is CudaAccelerator cuda)
+            return GpuEnergyCounter.Open(cuda, out problem);
         problem = $"no energy counter on {Info.KindName}";
         return null;
     }

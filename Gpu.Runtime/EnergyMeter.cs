@@ -34,3 +34,56 @@ internal static class EnergyMeter
         }
     }
 }
+
+/// <summary>
+/// A GPU's energy counter held open for a run (NVML initialised once, not per reading), so that it
+/// can be read after every epoch at the cost of one driver call.
+/// </summary>
+public sealed class GpuEnergyCounter : IDisposable
+{
+    private readonly NvmlDevice nvml;
+
+    private GpuEnergyCounter(NvmlDevice nvml) => this.nvml = nvml;
+
+    /// <summary>The counter of <paramref name="accelerator"/>, or null with the reason when NVML cannot read it.</summary>
+    internal static GpuEnergyCounter? Open(CudaAccelerator accelerator, out string? problem)
+    {
+        NvmlDevice? device = null;
+        EnergyMeter.Read(() =>
+        {
+            device = NvmlDevice.CreateFromAccelerator(accelerator);
+            return 0;
+        }, out problem);
+        if (device is null)
+            return null;
+        var counter = new GpuEnergyCounter(device);
+        if (counter.ReadJoules(out problem) is null)
+        {
+            counter.Dispose();
+            return null;
+        }
+
+        return counter;
+    }
+
+    /// <summary>Joules since the driver loaded, or null with the reason.</summary>
+    public double? ReadJoules(out string? problem) =>
+        EnergyMeter.Read(() =>
+        {
+            var status = nvml.API.DeviceGetTotalEnergyConsumption(nvml.DeviceHandle, out ulong millijoules);
+            return status == NvmlReturn.NVML_SUCCESS ? millijoules : throw new InvalidOperationException($"nvmlDeviceGetTotalEnergyConsumption returned {status}");
+        }, out problem);
+
+    public void Dispose()
+    {
+        try
+        {
+            nvml.Dispose();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // nvmlShutdown failing must not fail a finished run.
+        }
+    }
+}
+

@@ -27,6 +27,8 @@ public static partial class Ops
     {
         public void RunOnHost(HostBackend host) => HostElementwise.For(y.Length, this);
 
+        public OpCost Cost => new(y.Length, 4.0 * 3 * y.Length);
+
         public void Run(int start, int count) =>
             TensorPrimitives.Add(a.HostSpan.Slice(start, count), b.HostSpan.Slice(start, count), y.HostSpan.Slice(start, count));
 

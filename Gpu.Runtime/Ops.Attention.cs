@@ -53,6 +53,10 @@ public static partial class Ops
             d.Dispatch().Run(new AttentionBackwardOp(qkv, output, gradOutput, lse, delta, gradQkv, s));
     }
 
+    // The (query, key) pairs scored per head, summed over the batch: T^2, or T (T + 1) / 2 when causal.
+    private static double AttentionPairs(AttentionShape s) =>
+        (double)s.Batch * (s.Causal == 1 ? s.Steps * (s.Steps + 1.0) / 2 : (double)s.Steps * s.Steps);
+
     private static (Device Device, AttentionShape Shape) CheckAttention(string op, Tensor qkv, Tensor output, Tensor lse, int heads, bool causal, AttentionDropout? dropout)
     {
         var d = Check.Usable(op, qkv, "qkv");
@@ -102,6 +106,9 @@ public static partial class Ops
 
         public void RunOnKernels(KernelBackend k) =>
             k.Kernels.LaunchGrouped(AttentionKernels.Forward, k.Stream, AttentionGroups(k, s), qkv.Flat, y.Flat, lse.Flat, s);
+
+        // Q K^T and P V: 4 N T^2 D multiply-adds' FLOPs, about half of them under a causal mask.
+        public OpCost Cost => new(4 * AttentionPairs(s) * s.Width, 4.0 * (qkv.Length + y.Length + lse.Length));
     }
 
     private readonly unsafe struct AttentionBackwardOp(Tensor qkv, Tensor y, Tensor dy, Tensor lse, Tensor delta, Tensor dqkv, AttentionShape s) : IDeviceOp
@@ -111,6 +118,9 @@ public static partial class Ops
             fixed (float* q = qkv.HostSpan, o = y.HostSpan, g = dy.HostSpan, l = lse.HostSpan, dq = dqkv.HostSpan)
                 HostAttention.Backward(q, o, g, l, dq, s);
         }
+
+        // Q K^T again (P from the saved log-sum-exp), dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: 2.5 forwards.
+        public OpCost Cost => new(10 * AttentionPairs(s) * s.Width, 4.0 * (2 * qkv.Length + 2 * y.Length + lse.Length));
 
         public void RunOnKernels(KernelBackend k)
         {

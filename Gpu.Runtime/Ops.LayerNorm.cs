@@ -94,12 +94,17 @@ public static partial class Ops
             int threads = k.Geometry.Threads(rows);
             k.Kernels.Launch(LayerNormKernels.Forward, k.Stream, threads, x.Flat, weight.Flat, bias.Flat, y.Flat, mean.Flat, rstd.Flat, rows, width, eps, threads);
         }
+
+        public OpCost Cost => new(0, 4.0 * 2 * rows * width);
     }
 
     private readonly struct LayerNormBackwardOp(
         Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor? dx, Tensor dweight, Tensor dbias, Tensor products, int rows, int width)
         : IDeviceOp, IRangeOp
     {
+        // Reads x and dy, writes dx and the per-row products.
+        public OpCost Cost => new(0, 4.0 * 4 * rows * width);
+
         public void RunOnHost(HostBackend host)
         {
             HostRanges.For(rows, (long)rows * width >= 1 << 16, 1, this);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Gpu.Runtime;
 using Gpu.Training;
 
 namespace Gpu.Tests;
@@ -109,6 +110,33 @@ public sealed class DistributedTests : IDisposable
         var job = Launcher.Mpi(Launcher.OpenMpi!, 2, [.. flags, "--report", PathOf("n.json"), "--save", PathOf("n.safetensors")]);
         Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
         AssertSameRun(PathOf("one.json"), PathOf("n.json"), PathOf("one.safetensors"), PathOf("n.safetensors"), 2);
+    }
+
+    /// <summary>
+    /// Two ranks on one machine: rank 0 alone writes the TensorBoard file and the plot; the machine's
+    /// RAPL counters are read (by local rank 0) and the ranks' energy is summed into the report.
+    /// </summary>
+    [SkippableFact]
+    public void RankZeroWritesTheObservationsAndTheEnergyIsSummed()
+    {
+        Skip.If(Launcher.OpenMpi is null, "Open MPI's mpirun is not installed (apt-get install openmpi-bin; .ci/run does)");
+        string powercap = Directory.CreateDirectory(PathOf("powercap/intel-rapl:0")).FullName;
+        File.WriteAllText(Path.Combine(powercap, "name"), "package-0\n");
+        File.WriteAllText(Path.Combine(powercap, "energy_uj"), "12345\n");
+        File.WriteAllText(Path.Combine(powercap, "max_energy_range_uj"), "262143328850\n");
+        var job = Launcher.Mpi(Launcher.OpenMpi!, 2,
+            ["train", "--device", "cpu", "--epochs", "3", "--tensorboard", PathOf("tb"), "--plot", PathOf("curves.png"), "--report", PathOf("r.json"), "--carbon-intensity", "300"],
+            new() { [RaplCounters.RootVariable] = Path.GetDirectoryName(powercap)! });
+        Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
+        var events = Assert.Single(Directory.GetFiles(PathOf("tb")));
+        Assert.True(new FileInfo(events).Length > 100);
+        Assert.True(File.Exists(PathOf("curves.png")));
+        using var report = JsonDocument.Parse(File.ReadAllText(PathOf("r.json")));
+        var energy = report.RootElement.GetProperty("energy");
+        Assert.Equal(["rapl"], energy.GetProperty("sources").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(0.0, energy.GetProperty("joules").GetDouble()); // a counter that did not move
+        Assert.Equal(0.0, energy.GetProperty("grams_co2").GetDouble());
+        Assert.All(report.RootElement.GetProperty("epochs").EnumerateArray(), e => Assert.Equal(0.0, e.GetProperty("joules").GetDouble()));
     }
 
     /// <summary>
@@ -268,12 +296,15 @@ public sealed class DistributedTests : IDisposable
         public static (int Code, string Out, string Err) Single(string[] args, Dictionary<string, string>? environment = null) =>
             Run("dotnet", [Program, .. args], environment ?? []);
 
-        public static (int Code, string Out, string Err) Mpi(string launcher, int ranks, string[] args)
+        public static (int Code, string Out, string Err) Mpi(string launcher, int ranks, string[] args, Dictionary<string, string>? extra = null)
         {
             string[] options = launcher == Mpich
                 ? ["-n", ranks.ToString(CultureInfo.InvariantCulture)]
                 : ["--oversubscribe", "--timeout", TimeoutSeconds.ToString(CultureInfo.InvariantCulture), "-np", ranks.ToString(CultureInfo.InvariantCulture)];
-            return Run(launcher, [.. options, "dotnet", Program, .. args], Environment());
+            var environment = Environment();
+            foreach (var (key, value) in extra ?? [])
+                environment[key] = value;
+            return Run(launcher, [.. options, "dotnet", Program, .. args], environment);
         }
 
         // One command per rank (mpirun's multiple-program form).

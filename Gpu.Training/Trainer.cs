@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Gpu.Runtime;
+using Gpu.Runtime.Profiling;
 
 namespace Gpu.Training;
 
@@ -33,6 +34,9 @@ public sealed class Trainer
     private readonly EarlyStopping earlyStopping;
     private readonly List<IEpochPart> parts = [];
 
+    // The device's profiler during Fit when profiling is on: the data feed and the all-reduce are timed as regions.
+    private OpProfiler? profiler;
+
     /// <param name="model">The model, on its device.</param>
     /// <param name="loss">A loss reduced to a scalar.</param>
     /// <param name="optimizer">The optimizer over the model's parameters.</param>
@@ -52,6 +56,9 @@ public sealed class Trainer
     }
 
     public TrainerOptions Options { get; }
+
+    /// <summary>Optimizer steps taken so far, resumed runs' earlier ones included (TensorBoard's step).</summary>
+    public long StepsTaken => optimizer.StepCount;
 
     /// <summary>Raised after every epoch whose weights are finite, after every part (progress output, logging).</summary>
     public event Action<EpochResult>? EpochCompleted;
@@ -104,6 +111,7 @@ public sealed class Trainer
             throw new ArgumentOutOfRangeException(nameof(startEpoch), startEpoch, $"The first epoch must be 0 or more (a checkpoint's completed epochs), got {startEpoch}.");
 
         var device = model.Parameters().Device;
+        profiler = device.Profiler;
         var plan = new StepPlan(train.Count, Options.BatchSize, Options.Accumulate, sync.Rank, sync.WorldSize);
         var run = new ScheduleRun(optimizer.BaseLearningRate, (long)Options.Epochs * plan.Steps, plan.Steps);
         Schedule?.Validate(run);
@@ -163,7 +171,9 @@ public sealed class Trainer
                     var batch = plan.Batch(b);
                     if (batch.Count == 0)
                         continue;
-                    var (xb, yb) = feed.Next();
+                    Tensor xb, yb;
+                    using (OpProfiler.Scope(profiler, "data feed"))
+                        (xb, yb) = feed.Next();
                     model.SetRandomPosition(optimizer.StepCount, batch.RowInStep);
                     var output = model.Forward(xb);
                     loss.ForwardInto(output, yb, slots[b]);
@@ -230,6 +240,7 @@ public sealed class Trainer
     {
         CheckData(data, "evaluation");
         var device = model.Parameters().Device;
+        profiler = device.Profiler;
         int batch = Options.BatchSize == 0 || Options.BatchSize >= data.Count ? data.Count : Options.BatchSize;
         using var feed = DataFeed.Create(device, data, model.InputShape, batch, false, data.CanLiveOnDevice && data.DeviceBytes <= DeviceDataLimit(device));
         using var slots = device.Zeros(2 * ((data.Count + batch - 1) / batch));
@@ -262,7 +273,8 @@ public sealed class Trainer
     // else only at the epoch's last step.
     private void FinishGradient(ParameterCollection parameters, Tensor? penaltySlot, Tensor gradientNorm, bool lastOfEpoch)
     {
-        sync.SumGradients(parameters.Gradients);
+        using (OpProfiler.Scope(sync.WorldSize > 1 ? profiler : null, "all-reduce"))
+            sync.SumGradients(parameters.Gradients);
         if (penaltySlot is not null)
         {
             Ops.RegularizationPenalty(parameters.Values, (float)Options.L1, (float)Options.L2, penaltySlot);
@@ -290,7 +302,9 @@ public sealed class Trainer
         int used = pass.Count;
         for (int b = 0; b < used; b++)
         {
-            var (x, target) = feed.Next();
+            Tensor x, target;
+            using (OpProfiler.Scope(profiler, "data feed"))
+                (x, target) = feed.Next();
             var output = model.Forward(x);
             loss.ForwardInto(output, target, slots.Slice(b));
             if (classifier)

@@ -17,4 +17,10 @@ internal interface IDeviceOp
 
     /// <summary>The op as kernel launches on the device's stream.</summary>
     void RunOnKernels(KernelBackend kernels);
+
+    /// <summary>The FLOPs and bytes of one call, for a profile's GFLOP/s and GB/s (zero where not counted).</summary>
+    OpCost Cost => default;
 }
+
+/// <summary>What one op call computes and moves: floating-point operations and bytes read and written.</summary>
+internal readonly record struct OpCost(double Flops, double Bytes);
