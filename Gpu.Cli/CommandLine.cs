@@ -17,7 +17,7 @@ public static class CommandLine
         var verbose = new Option<bool>("--verbose") { Description = "Print stack traces with errors.", Recursive = true };
         var root = new RootCommand("GPU-accelerated training for .NET on ILGPU: train and use small neural networks on CUDA, OpenCL or the CPU.");
         root.Options.Add(verbose);
-        var context = new CommandContext(stdout, stderr, interactive);
+        var context = new CommandContext(stdout, stderr, interactive, args.Contains("--verbose"));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(ExportCommand.Create(context));
@@ -25,10 +25,13 @@ public static class CommandLine
         root.Subcommands.Add(PlotCommand.Create(context));
         root.Subcommands.Add(DevicesCommand.Create(context));
 
+        // `gpu help [command]` is `gpu [command] --help`.
+        if (args.Length > 0 && args[0] == "help")
+            args = args.Length == 1 ? ["--help"] : root.Subcommands.Any(c => c.Name == args[1]) ? [args[1], "--help"] : [args[1]];
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            stderr.WriteLine($"error: {Flatten(parse.Errors[0].Message)} (see --help)");
+            stderr.WriteLine($"error: {ParseErrors.Describe(parse, root)}");
             return ExitCode.Usage;
         }
 
@@ -61,12 +64,23 @@ public static class CommandLine
             or FileNotFoundException or DirectoryNotFoundException or ArgumentException or DllNotFoundException or MpiException or PlotException => Flatten(e.Message),
         UnauthorizedAccessException => $"permission denied: {Flatten(e.Message)}",
         IOException => $"I/O error: {Flatten(e.Message)}",
-        _ => $"{e.GetType().Name}: {Flatten(e.Message)} (run with --verbose for details)",
+        // Never a .NET type name: the message, and how to see more.
+        _ => $"{Flatten(e.Message)} (an unexpected failure: run with --verbose for the details, and please report it)",
     };
 
     private static string Flatten(string message) =>
         string.Join(" ", message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 
-/// <summary>Where a command writes, and whether stdout is a terminal (for progress bars).</summary>
-internal sealed record CommandContext(TextWriter Out, TextWriter Error, bool Interactive);
+/// <summary>Where a command writes, whether stdout is a terminal (for progress bars), and whether --verbose was given.</summary>
+internal sealed record CommandContext(TextWriter Out, TextWriter Error, bool Interactive, bool Verbose = false)
+{
+    /// <summary>
+    /// The device as a command names it: why `auto` fell back to the CPU is said in full by
+    /// `gpu devices` (and with --verbose); other commands point there instead of repeating it.
+    /// </summary>
+    public string Describe(Device device) =>
+        device.SelectionNote is not { } note ? device.Info.ToString()
+        : Verbose || !note.StartsWith("auto:", StringComparison.Ordinal) ? $"{device.Info} [{note}]"
+        : $"{device.Info} [auto: no usable GPU, so the CPU; `gpu devices` says why]";
+}

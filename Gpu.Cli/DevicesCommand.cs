@@ -32,7 +32,9 @@ internal static class DevicesCommand
             context.Out.WriteLine($"{(isPick ? "*" : " ")} {d.KindName,-7} {Truncate(d.Name, 40),-40} {memory} {d.WarpSize,5} {d.Multiprocessors,16}{(d.IsUsable ? "" : $"  unusable: {d.Problem}")}");
         }
 
-        context.Out.WriteLine($"* auto picks {picked.KindName} ({picked.Name}){(note is null ? "" : $": {note}")}");
+        // Each unusable device's reason is on its row: the fallback is said once, not repeated here.
+        bool fellBack = note is not null && note.StartsWith("auto:", StringComparison.Ordinal);
+        context.Out.WriteLine($"* auto picks {picked.KindName} ({picked.Name}){(note is null ? "" : fellBack ? (found.Any(d => !d.IsUsable) ? ": no usable GPU (see above)" : ": no GPU found") : $": {note}")}");
         return ExitCode.Ok;
     }
 

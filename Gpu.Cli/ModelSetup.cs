@@ -12,7 +12,8 @@ namespace Gpu.Cli;
 internal static class ModelSetup
 {
     // Class indices are floats on the device: exact up to 2^24.
-    private const int MaxClasses = 1 << 24;
+    // More classes than this is a regression target by mistake (house prices), not a classifier: an error, not a huge last layer.
+    private const int MaxClasses = 100_000;
 
     /// <summary>The model the flags describe for this data, on the device (with --init weights when given).</summary>
     public static Sequential Create(TrainSettings s, Device device, RunData data)
@@ -141,7 +142,11 @@ internal static class ModelSetup
             {
                 float label = labels[i];
                 if (!(label >= 0 && label < MaxClasses) || label != MathF.Floor(label))
-                    throw new UsageException($"--loss {s.Loss}: label {label.ToString("R", CultureInfo.InvariantCulture)} (row {i + 1} of the {(set == train ? "training" : "validation")} data) is out of range: class indices are whole numbers from 0 to {MaxClasses - 1}.");
+                {
+                    string what = label != MathF.Floor(label) ? "a value that is not a whole number" : label < 0 ? "a negative value" : "a value too large for a class index";
+                    throw new UsageException(
+                        $"--loss {s.Loss} reads target '{set.TargetNames[0]}' as class indices (whole numbers 0 to {MaxClasses - 1:N0}), but row {i + 1} of the {(set == train ? "training" : "validation")} data holds {label.ToString("G9", CultureInfo.InvariantCulture)}, {what}; for a continuous target (regression) use --loss mse or huber.");
+                }
                 max = Math.Max(max, label);
             }
         }

@@ -70,7 +70,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         using var device = group is null
             ? Device.Create(s.Device)
             : Device.Create(s.Device, group.LocalRank, Math.Max(1, Environment.ProcessorCount / group.LocalSize));
-        context.Out.WriteLine(group is null ? $"Device: {device}" : $"Device (rank 0 of {group.WorldSize}, {group.Implementation}): {device}");
+        context.Out.WriteLine(group is null ? $"Device: {context.Describe(device)}" : $"Device (rank 0 of {group.WorldSize}, {group.Implementation}): {context.Describe(device)}");
         var data = LoadData();
 
         using var resumed = s.Resume is null ? null : TrainingCheckpoint.Load(s.Resume, device);
@@ -125,7 +125,8 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
 
         // After every epoch, in this order (the trainer's own parts, the schedule and early stopping, come first).
         var progress = new TrainingProgress(context, s.Epochs, startEpoch, data.Tokens?.Context);
-        trainer.Add(new EpochLog(progress, s.LogEvery, showRate: options.Schedule is not null, perToken: data.Tokens is not null));
+        var log = new EpochLog(progress, s.LogEvery, s.Epochs, showRate: options.Schedule is not null, perToken: data.Tokens is not null);
+        trainer.Add(log);
         var checkpoints = WritesFiles && s.Checkpoint is not null ? new Checkpointing(s.Checkpoint, s.CheckpointEvery ?? 10, s.Epochs, model, optimizer, info) : null;
         if (checkpoints is not null)
             trainer.Add(checkpoints);
@@ -155,6 +156,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         }
 
         observers.Finish();
+        log.Finish();
         dataResidence = trainer.DataResidence;
         if (history.StoppedEarly)
             context.Out.WriteLine($"Stopped early after epoch {history.Last!.Epoch}: no improvement for {s.Patience} epochs (best: epoch {history.BestEpoch}).");
@@ -176,16 +178,20 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
     }
 
     /// <summary>
-    /// One epoch as the reference example prints it: <c>Epoch 10, Loss: ..., Val Loss: ...</c>, then
-    /// accuracy for classifiers and, for token data, the validation loss in bits per token.
+    /// One epoch as the reference example prints it: <c>Epoch 10, Loss: ..., Val Loss: ...</c> (6
+    /// significant digits; the report keeps every digit), then accuracy for classifiers and, for
+    /// token data, the validation loss in bits per token.
     /// </summary>
     internal static string EpochLine(EpochResult e, bool perToken = false)
     {
-        string line = e.ValLoss is { } v ? $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}, Val Loss: {Number(v)}" : $"Epoch {e.Epoch}, Loss: {Number(e.Loss)}";
+        string line = e.ValLoss is { } v ? $"Epoch {e.Epoch}, Loss: {Short(e.Loss)}, Val Loss: {Short(v)}" : $"Epoch {e.Epoch}, Loss: {Short(e.Loss)}";
         if (e.ValAccuracy is { } accuracy)
             line = string.Create(CultureInfo.InvariantCulture, $"{line}, Val Accuracy: {accuracy:F4}");
         return perToken && e.ValLoss is { } loss ? string.Create(CultureInfo.InvariantCulture, $"{line}, Val Bits/Token: {loss / Math.Log(2):F4}") : line;
     }
+
+    /// <summary>A number for people: 6 significant digits, invariant culture.</summary>
+    internal static string Short(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
 
     // The closing summary, then the model and the report when asked for (rank 0 only).
     private void WriteOutputs(Device device, Sequential model, Optimizer optimizer, Trainer trainer, ModelInfo info, IReadOnlyDictionary<string, double> lossOptions, RunData runData, TrainingHistory history, RunObservers observers)

@@ -29,7 +29,9 @@ internal static class EnergyMeter
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             string library = NativeLibraries.Outcome("nvml") is { } outcome ? $" (NVML library: {outcome})" : "";
-            problem = $"no energy reading: {e.GetType().Name}: {e.Message}{library}";
+            // NVML's exception carries its status, not a message.
+            string why = e is NvmlException nvml ? $"NVML returned {nvml.Error}" : e.Message;
+            problem = $"no energy reading: {why}{library}";
             return null;
         }
     }

@@ -126,8 +126,11 @@ public sealed class DistributedTests : IDisposable
         File.WriteAllText(Path.Combine(powercap, "max_energy_range_uj"), "262143328850\n");
         var job = Launcher.Mpi(Launcher.OpenMpi!, 2,
             ["train", "--device", "cpu", "--epochs", "3", "--tensorboard", PathOf("tb"), "--plot", PathOf("curves.png"), "--report", PathOf("r.json"), "--carbon-intensity", "300"],
-            new() { [RaplCounters.RootVariable] = Path.GetDirectoryName(powercap)! });
+            new() { [RaplCounters.RootVariable] = Path.GetDirectoryName(powercap)!, ["TERM"] = "xterm" });
         Assert.True(job.Code == 0, $"mpirun exited {job.Code}: {job.Err}");
+        // mpirun gives ranks a terminal: still no control code reaches its redirected output.
+        Assert.DoesNotContain('\u001b', job.Out);
+        Assert.StartsWith("Device (rank 0 of 2", job.Out);
         var events = Assert.Single(Directory.GetFiles(PathOf("tb")));
         Assert.True(new FileInfo(events).Length > 100);
         Assert.True(File.Exists(PathOf("curves.png")));

@@ -331,10 +331,13 @@ internal static class CsvParser
 
     private static DataFormatException BadCell(string path, int line, int column, string name, ReadOnlySpan<byte> cell)
     {
-        string text = Encoding.UTF8.GetString(cell);
+        // A cell is quoted up to 80 bytes: a 2 MB cell must not make a 2 MB error line.
+        const int Quoted = 80;
+        string text = Encoding.UTF8.GetString(cell[..Math.Min(cell.Length, Quoted)]).TrimEnd('\uFFFD');
+        string shown = cell.Length <= Quoted ? $"'{text}'" : $"'{text}...' ({cell.Length:N0} bytes)";
         return NonFiniteSpellings.Contains(text.ToLowerInvariant()) || (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && !float.IsFinite(v))
-            ? new DataFormatException(path, line, column, $"'{text}' in column '{name}' is not a finite number (NaN and infinities are not allowed).")
-            : new DataFormatException(path, line, column, $"'{text}' in column '{name}' is not a number.");
+            ? new DataFormatException(path, line, column, $"{shown} in column '{name}' is not a finite number (NaN and infinities are not allowed).")
+            : new DataFormatException(path, line, column, $"{shown} in column '{name}' is not a number.");
     }
 
     /// <summary>Parses one segment's lines into their rows: no allocation per line or cell.</summary>
