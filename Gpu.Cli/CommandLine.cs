@@ -20,6 +20,7 @@ public static class CommandLine
         var context = new CommandContext(stdout, stderr, interactive, args.Contains("--verbose"));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
+        root.Subcommands.Add(EvaluateCommand.Create(context));
         root.Subcommands.Add(ExportCommand.Create(context));
         root.Subcommands.Add(GenerateCommand.Create(context));
         root.Subcommands.Add(PlotCommand.Create(context));

@@ -7,11 +7,12 @@ using Gpu.Training;
 namespace Gpu.Cli;
 
 /// <summary>
-/// `predict --model PATH --data PATH [--out PATH]`: rebuilds the model from its file (or runs an
-/// exported .onnx file through ONNX Runtime), applies the saved standardisation and writes one row
-/// of predictions per input row. Output columns: the
-/// target names; values are the predicted class index for losses over class indices (ce), else
-/// the outputs through the loss's output transform (probabilities for bce, raw values for mse).
+/// `predict --model PATH --data PATH [--out PATH] [--probabilities]`: rebuilds the model from its
+/// file (or runs an exported .onnx file through ONNX Runtime), applies the saved standardisation
+/// and writes one row of predictions per input row. Output columns: the target names; values are
+/// the predicted class for classifiers (the argmax for ce; 1 where the probability is at least 0.5
+/// for bce), else the raw outputs (mse, huber). <c>--probabilities</c> adds a classifier's
+/// probabilities: one column per class for ce (softmax), one per target for bce (sigmoid).
 /// </summary>
 internal static class PredictCommand
 {
@@ -22,12 +23,13 @@ internal static class PredictCommand
         var output = new Option<string?>("--out") { Description = "Write predictions here (CSV) instead of stdout.", HelpName = "PATH" };
         var device = new Option<string?>("--device") { Description = "auto, cpu, cuda or opencl [GPU_DEVICE, else auto]." }
             .AcceptOnlyFromAmong("auto", "cpu", "cuda", "opencl");
-        var command = new Command("predict", "Predict with a saved model.") { model, data, output, device };
-        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(output), parse.GetValue(device)));
+        var probabilities = new Option<bool>("--probabilities") { Description = "For classifiers, add the probabilities: one column per class (softmax) for ce, per target (sigmoid) for bce." };
+        var command = new Command("predict", "Predict with a saved model: a class for classifiers, values for regression.") { model, data, output, device, probabilities };
+        command.SetAction(parse => Run(context, parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(output), parse.GetValue(device), parse.GetValue(probabilities)));
         return command;
     }
 
-    private static int Run(CommandContext context, string modelPath, string dataPath, string? outputPath, string? deviceName)
+    private static int Run(CommandContext context, string modelPath, string dataPath, string? outputPath, string? deviceName, bool withProbabilities)
     {
         Paths.CheckDistinct([("--model", modelPath), ("--data", dataPath)], [("--out", outputPath)]);
         if (outputPath is not null)
@@ -39,18 +41,29 @@ internal static class PredictCommand
         var outputs = predictor.Predict(features);
         int width = predictor.OutputWidth;
 
-        // What the loss's entry says the outputs are: a class index (argmax), probabilities, or raw values.
+        // What the loss's entry says the outputs are: classes (with probabilities on request) or raw values.
         var loss = Registry<LossEntry>.Find(info.Loss);
+        var transform = loss?.Output ?? LossOutput.None;
         bool classes = loss?.ClassIndices == true;
+        bool binary = transform == LossOutput.Sigmoid;
+        if (withProbabilities && !classes && !binary)
+            throw new UsageException($"--probabilities applies to classifiers (--loss ce or bce); {modelPath} was trained with --loss {info.Loss}, whose outputs are values.");
         var text = new StringBuilder();
-        var header = classes ? info.TargetNames.Take(1) : info.TargetNames.Count == width ? info.TargetNames : Enumerable.Range(0, width).Select(i => $"y{i}");
+        var names = info.TargetNames.Count == width || classes ? info.TargetNames : [.. Enumerable.Range(0, width).Select(i => $"y{i}")];
+        var header = classes ? names.Take(1).ToList() : [.. names];
+        if (withProbabilities)
+            header.AddRange(classes ? Enumerable.Range(0, width).Select(c => $"{names[0]}_p{c}") : names.Select(n => $"{n}_p"));
         text.AppendLine(string.Join(",", header));
         for (int r = 0; r < rows; r++)
         {
             var row = outputs.AsSpan(r * width, width);
-            text.AppendLine(classes
-                ? ArgMax(row).ToString(CultureInfo.InvariantCulture)
-                : string.Join(",", Transform(row.ToArray(), loss?.Output ?? LossOutput.None).Select(Format)));
+            var values = ModelOutputs.Transform(row, transform);
+            var cells = classes ? [ModelOutputs.ArgMax(row).ToString(CultureInfo.InvariantCulture)]
+                : binary ? values.Select(p => p >= 0.5 ? "1" : "0").ToList()
+                : values.Select(Format).ToList();
+            if (withProbabilities)
+                cells.AddRange(values.Select(Format));
+            text.AppendLine(string.Join(",", cells));
         }
 
         if (outputPath is null)
@@ -68,34 +81,6 @@ internal static class PredictCommand
 
     /// <summary>An exported ONNX model (run by ONNX Runtime) rather than a model file of this project.</summary>
     private static bool IsOnnx(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-                best = i;
-        }
-
-        return best;
-    }
-
-    // Probabilities from raw outputs, as the ONNX export's "probabilities" output computes them.
-    private static double[] Transform(float[] row, LossOutput output) => output switch
-    {
-        LossOutput.Sigmoid => [.. row.Select(v => 1.0 / (1.0 + Math.Exp(-v)))],
-        LossOutput.Softmax => Softmax(row),
-        _ => [.. row.Select(v => (double)v)],
-    };
-
-    private static double[] Softmax(float[] row)
-    {
-        double max = row.Max();
-        var e = row.Select(v => Math.Exp(v - max)).ToArray();
-        double sum = e.Sum();
-        return [.. e.Select(v => v / sum)];
-    }
 
     private static string Format(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
 }
