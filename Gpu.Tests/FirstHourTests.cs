@@ -108,4 +108,30 @@ public sealed class FirstHourTests : IDisposable
         Assert.True(run.Err.Length < 300, $"{run.Err.Length} characters");
         Assert.Contains("'" + new string('x', 80) + "...'", run.Err);
     }
+
+    [Fact]
+    public void InspectShowsTheLayersShapesParametersAndWhatWasSaved()
+    {
+        string model = In("digits.safetensors");
+        var train = Run("train", "--data", Path.Combine(Repository.Root, "data", "digits.csv"), "--target", "label", "--loss", "ce", "--input-shape", "1,8,8",
+            "--model", "conv(8,3,padding=1),relu,maxpool(2),flatten,linear(10)", "--epochs", "1", "--standardize", "--save", model);
+        Assert.True(train.Code == 0, train.Err);
+        var run = Run("inspect", model);
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Contains("(0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))", run.Out);
+        // Parameters by PyTorch's formulas: conv 1 x 8 x 3 x 3 + 8, linear 128 x 10 + 10.
+        Assert.Matches(@"0  conv\(8,3,padding=1\)\s+\(N, 8, 8, 8\)\s+80\n", run.Out.Replace("\r", ""));
+        Assert.Matches(@"3  flatten\s+\(N, 128\)\s+0\n", run.Out.Replace("\r", ""));
+        Assert.Matches(@"4  linear\(10\)\s+\(N, 10\)\s+1,290\n", run.Out.Replace("\r", ""));
+        Assert.Contains("Total parameters: 1,370", run.Out);
+        Assert.Contains("Loss: ce (", run.Out);
+        Assert.Contains("10 classes", run.Out);
+        Assert.Contains("Features (64): p0, p1", run.Out);
+        Assert.Contains("Targets (1): label", run.Out);
+        Assert.Contains("Standardisation: every feature", run.Out);
+        Assert.Contains("  optimizer: adam", run.Out);
+
+        AssertOneLineError(Run("inspect", In("model.onnx")), 2, "inspect reads this project's model files");
+        AssertOneLineError(Run("inspect", In("missing.safetensors")), 1, "missing.safetensors");
+    }
 }
