@@ -25,8 +25,12 @@ internal sealed class ModelFilePredictor(SavedModel saved) : IPredictor
 
     public int OutputWidth => saved.Model.OutputFeaturesCount;
 
-    public float[] Predict(float[] features) =>
-        saved.Model.Predict(Info.Standardizer is { } s ? s.Transform(features) : features);
+    public float[] Predict(float[] features)
+    {
+        var outputs = saved.Model.Predict(Info.Standardizer is { } s ? s.Transform(features) : features);
+        Info.TargetStandardizer?.InverseInPlace(outputs); // back to the targets' units
+        return outputs;
+    }
 
     public void Dispose() => saved.Dispose();
 }

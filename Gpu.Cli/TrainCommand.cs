@@ -104,6 +104,10 @@ internal static class TrainCommand
             HelpName = "MB",
         };
         var standardize = new Option<bool>("--standardize") { Description = "Standardise features (statistics saved with the model)." };
+        var standardizeTarget = new Option<bool>("--standardize-target")
+        {
+            Description = "Regression (mse, huber): train on standardised targets, (y - mean) / std from the training rows, saved with the model; predict, evaluate and export answer in the targets' units. Losses are then in standard units.",
+        };
         var distributed = new Option<string>("--distributed")
         {
             Description = "auto: under mpirun -np N (Open MPI) or mpiexec (MPICH), train data-parallel on N ranks; off: one process regardless.",
@@ -113,7 +117,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a model (an MLP, or any --model). With no flags, runs the reference example: 100 random samples of 10 features, MLP 10-20-1, MSE, Adam lr 1e-3, 100 epochs.")
         {
             data, text, tokens, contextLength, val, valSplit, target, layers, model, inputShape, loss, optimizer, lr, schedule, l1, l2, clipNorm, clipValue, epochs, batchSize, accumulate,
-            shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, plot, tensorBoard, profile, carbon, logEvery, standardize, distributed, deviceData,
+            shuffle, noShuffle, patience, seed, device, init, save, checkpoint, checkpointEvery, resume, report, plot, tensorBoard, profile, carbon, logEvery, standardize, standardizeTarget, distributed, deviceData,
         };
         foreach (var option in hyperparameters.Options)
             command.Options.Add(option);
@@ -161,6 +165,7 @@ internal static class TrainCommand
                 CarbonIntensity = parse.GetValue(carbon),
                 LogEvery = parse.GetValue(logEvery),
                 Standardize = parse.GetValue(standardize),
+                StandardizeTarget = parse.GetValue(standardizeTarget),
                 Distributed = parse.GetValue(distributed)!,
                 DeviceDataMegabytes = parse.GetValue(deviceData),
                 Given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),

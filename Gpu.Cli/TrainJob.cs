@@ -93,6 +93,17 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
                 standardizer.TransformInPlace(validationTable);
         }
 
+        // Regression targets in their own units (house prices) standardised for training; the model answers in those units.
+        if (resumed is not null && s.StandardizeTarget && resumed.Info.TargetStandardizer is null)
+            throw new UsageException($"--standardize-target: {s.Resume} was trained on raw targets; resume it without the flag.");
+        var targetStandardizer = resumed is not null ? resumed.Info.TargetStandardizer : s.StandardizeTarget ? Standardizer.FitTargets(data.Table!) : null;
+        if (targetStandardizer is not null && data.Table is { } targets)
+        {
+            targetStandardizer.TransformTargetsInPlace(targets);
+            if (data.Validation is Dataset validationTargets)
+                targetStandardizer.TransformTargetsInPlace(validationTargets);
+        }
+
         if (resumed is not null)
             ModelSetup.CheckResumable(s, resumed, data);
         var (loss, lossOptions) = RunSetup.Loss(s, resumed);
@@ -103,7 +114,7 @@ internal sealed class TrainJob(CommandContext context, TrainSettings s)
         var optimizer = resumed?.Optimizer ?? freshOptimizer!;
         int startEpoch = resumed?.Epoch ?? 0;
         var options = RunSetup.TrainerOptions(s, resumed?.State, s.DeviceDataMegabytes is { } mb ? (long)(mb * 1e6) : null, s.Patience);
-        var info = new ModelInfo(s.Loss, data.FeatureNames, data.TargetNames, standardizer, Extra(device, optimizer, lossOptions, data));
+        var info = new ModelInfo(s.Loss, data.FeatureNames, data.TargetNames, standardizer, Extra(device, optimizer, lossOptions, data), targetStandardizer);
         if (model.IsMlp)
             context.Out.WriteLine($"Model: MLP {model.Summary}, {model.ParameterCount} parameters");
         else

@@ -73,6 +73,9 @@ internal sealed record TrainSettings
     public double? CarbonIntensity { get; init; }
     public bool Standardize { get; init; }
 
+    /// <summary>--standardize-target: train a regression on (y - mean) / std, saved with the model, which answers in y's units.</summary>
+    public bool StandardizeTarget { get; init; }
+
     /// <summary>--device-data-mb: the most data (MB) the trainer keeps on the device; null: its default.</summary>
     public double? DeviceDataMegabytes { get; init; }
 
@@ -103,16 +106,18 @@ internal sealed record TrainSettings
         Require(Context is null || IsTokens, "--context applies to token data (--text or --tokens) only.");
         Require(!IsTokens || Context is not null, $"{(Text is not null ? "--text" : "--tokens")} needs --context T, the tokens of one sample (e.g. --context 64).");
         Require(Context is null or >= 1, $"--context must be at least 1 token, got {Context}.");
-        Require(!IsTokens || (Targets.Count == 0 && !Standardize && InputShape is null && Layers is null),
-            "--target, --standardize, --input-shape and --layers apply to --data: token data's targets are the next tokens; describe its model with --model (e.g. embedding(64),lstm(128),linear(256)).");
-        Require(Data is not null || IsTokens || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && InputShape is null),
-            "--val, --val-split, --target, --standardize and --input-shape need --data (or --text or --tokens).");
+        Require(!IsTokens || (Targets.Count == 0 && !Standardize && !StandardizeTarget && InputShape is null && Layers is null),
+            "--target, --standardize, --standardize-target, --input-shape and --layers apply to --data: token data's targets are the next tokens; describe its model with --model (e.g. embedding(64),lstm(128),linear(256)).");
+        Require(Data is not null || IsTokens || (Val is null && ValSplit is null && Targets.Count == 0 && !Standardize && !StandardizeTarget && InputShape is null),
+            "--val, --val-split, --target, --standardize, --standardize-target and --input-shape need --data (or --text or --tokens).");
         Require(CheckpointEvery is null || Checkpoint is not null, "--checkpoint-every needs --checkpoint PATH.");
         Require(CheckpointEvery is null or >= 1, $"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         Require(Init is null || Resume is null, "--init and --resume cannot be used together: a checkpoint already holds the weights.");
         Require(CarbonIntensity is null || (double.IsFinite(CarbonIntensity.Value) && CarbonIntensity >= 0), $"--carbon-intensity must be grams of CO2 per kWh, a finite number >= 0, got {Number(CarbonIntensity)}.");
         if (Plot is not null)
             TrainingPlot.CheckFormat("--plot", Plot);
+        if (StandardizeTarget && Registry<LossEntry>.Find(Loss) is { } entry && (entry.ClassIndices || entry.Output != LossOutput.None))
+            throw new UsageException($"--standardize-target is for regression (--loss mse or huber); --loss {Loss} reads its targets as classes.");
         Require(Layers is null || Model is null, "--layers and --model cannot be used together: --layers is the shorthand for an MLP, --model describes any model.");
 
         // Every output against every input and every other output, as the OS resolves the paths. A

@@ -138,6 +138,55 @@ public sealed class EvaluationTests : IDisposable
         AssertOneLineError(Run("predict", "--model", In("reg.safetensors"), "--data", In("reg.csv"), "--probabilities"), 2, "--probabilities applies to classifiers");
     }
 
+    [Fact]
+    public void ARegressionOnStandardisedTargetsAnswersInTheTargetsUnits()
+    {
+        var random = new Random(5);
+        var lines = new List<string> { "rooms,area,price" };
+        var prices = new List<double>();
+        for (int i = 0; i < 300; i++)
+        {
+            int rooms = random.Next(1, 7);
+            double area = 40 + 160 * random.NextDouble();
+            double price = Math.Round(3000 * area + 10000 * rooms + 5000 * (random.NextDouble() - 0.5), 2);
+            prices.Add(price);
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"{rooms},{area:F1},{price:F2}"));
+        }
+
+        File.WriteAllLines(In("prices.csv"), lines);
+        var run = Run("train", "--data", In("prices.csv"), "--standardize", "--standardize-target", "--epochs", "200", "--lr", "0.01", "--save", In("p.safetensors"), "--report", In("r.json"));
+        Assert.True(run.Code == 0, run.Err);
+        using (var report = JsonDocument.Parse(File.ReadAllText(In("r.json"))))
+            Assert.True(report.RootElement.GetProperty("result").GetProperty("final_loss").GetDouble() < 0.05, "the loss is in standard units");
+
+        // The saved statistics are the training targets' mean and population deviation.
+        var metadata = SafeTensors.Read(In("p.safetensors")).Metadata;
+        double mean = prices.Average(), std = Math.Sqrt(prices.Average(p => (p - mean) * (p - mean)));
+        Assert.Equal(mean, JsonSerializer.Deserialize<float[]>(metadata["target_mean"])![0], mean * 1e-6);
+        Assert.Equal(std, JsonSerializer.Deserialize<float[]>(metadata["target_std"])![0], std * 1e-5);
+
+        // Predictions in prices: the noise is +-2,500, the prices' spread about 150,000.
+        var evaluated = Run("evaluate", "--model", In("p.safetensors"), "--data", In("prices.csv"), "--out", In("m.json"));
+        Assert.True(evaluated.Code == 0, evaluated.Err);
+        using (var metrics = JsonDocument.Parse(File.ReadAllText(In("m.json"))))
+        {
+            var price = metrics.RootElement.GetProperty("targets")[0];
+            Assert.InRange(price.GetProperty("rmse").GetDouble(), 0, 0.05 * std);
+            Assert.InRange(price.GetProperty("r2").GetDouble(), 0.99, 1);
+        }
+
+        // The ONNX export maps back too: ONNX Runtime's predictions equal the model file's.
+        Assert.Equal(0, Run("export", "--model", In("p.safetensors"), "--out", In("p.onnx")).Code);
+        var native = Run("predict", "--model", In("p.safetensors"), "--data", In("prices.csv")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var onnx = Run("predict", "--model", In("p.onnx"), "--data", In("prices.csv")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(300, native.Length);
+        for (int i = 0; i < native.Length; i++)
+            Assert.Equal(native[i], onnx[i], Math.Abs(native[i]) * 1e-5);
+        Assert.InRange(native.Average(), 0.9 * mean, 1.1 * mean);
+
+        AssertOneLineError(Run("train", "--data", In("prices.csv"), "--loss", "ce", "--standardize-target"), 2, "--standardize-target is for regression");
+    }
+
     private sealed class Tolerance(double epsilon) : IEqualityComparer<double>
     {
         public bool Equals(double x, double y) => Math.Abs(x - y) <= epsilon;

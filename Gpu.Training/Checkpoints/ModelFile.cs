@@ -64,6 +64,12 @@ public static class ModelFile
             metadata["standardize_std"] = JsonSerializer.Serialize(s.Std);
         }
 
+        if (info.TargetStandardizer is { } t)
+        {
+            metadata["target_mean"] = JsonSerializer.Serialize(t.Mean);
+            metadata["target_std"] = JsonSerializer.Serialize(t.Std);
+        }
+
         return metadata;
     }
 
@@ -101,7 +107,7 @@ public static class ModelFile
         List<LayerSpec> specs;
         TensorShape? inputShape = null;
         IReadOnlyList<string> features, targets;
-        Standardizer? standardizer = null;
+        Standardizer? standardizer = null, targetStandardizer = null;
         try
         {
             specs = LayerSpec.FromJson(architecture);
@@ -111,6 +117,8 @@ public static class ModelFile
             targets = Strings(m, "target_names");
             if (m.TryGetValue("standardize_mean", out var mean) && m.TryGetValue("standardize_std", out var std))
                 standardizer = new Standardizer(JsonSerializer.Deserialize<float[]>(mean)!, JsonSerializer.Deserialize<float[]>(std)!);
+            if (m.TryGetValue("target_mean", out var targetMean) && m.TryGetValue("target_std", out var targetStd))
+                targetStandardizer = new Standardizer(JsonSerializer.Deserialize<float[]>(targetMean)!, JsonSerializer.Deserialize<float[]>(targetStd)!);
         }
         catch (Exception e) when (e is JsonException or ArgumentException or NotSupportedException or KeyNotFoundException)
         {
@@ -133,9 +141,15 @@ public static class ModelFile
             throw new SafeTensorsFormatException(path, $"it names {features.Count} features but the model takes {model.InputFeatures}.");
         }
 
-        var extra = m.Where(kv => kv.Key is not ("architecture" or "input_shape" or "feature_names" or "target_names" or "standardize_mean" or "standardize_std" or "loss"))
+        if (targetStandardizer is not null && targetStandardizer.Mean.Length != model.OutputFeaturesCount)
+        {
+            model.Dispose();
+            throw new SafeTensorsFormatException(path, $"its target standardisation has {targetStandardizer.Mean.Length} columns but the model gives {model.OutputFeaturesCount} outputs.");
+        }
+
+        var extra = m.Where(kv => kv.Key is not ("architecture" or "input_shape" or "feature_names" or "target_names" or "standardize_mean" or "standardize_std" or "target_mean" or "target_std" or "loss"))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
-        return (model, new ModelInfo(m.GetValueOrDefault("loss", "mse"), features, targets, standardizer, extra));
+        return (model, new ModelInfo(m.GetValueOrDefault("loss", "mse"), features, targets, standardizer, extra, targetStandardizer));
     }
 
     private static bool IsWeight(string name) => !name.StartsWith(TrainingCheckpoint.OptimizerPrefix, StringComparison.Ordinal);

@@ -21,31 +21,55 @@ public sealed class Standardizer
 
     public float[] Std { get; }
 
-    public static Standardizer Fit(Dataset data)
+    /// <summary>The features' standardisation, fitted on <paramref name="data"/>.</summary>
+    public static Standardizer Fit(Dataset data) => Fit(data.FeatureRows, data.FeatureCount, data.Count);
+
+    /// <summary>The targets' standardisation (regression, --standardize-target), fitted on <paramref name="data"/>.</summary>
+    public static Standardizer FitTargets(Dataset data) => Fit(data.TargetRows, data.TargetCount, data.Count);
+
+    private static Standardizer Fit(ReadOnlySpan<float> values, int f, int count)
     {
-        int f = data.FeatureCount;
         var mean = new double[f];
         var sq = new double[f];
-        var features = data.FeatureRows;
-        for (int r = 0; r < data.Count; r++)
+        for (int r = 0; r < count; r++)
         {
             for (int j = 0; j < f; j++)
-                mean[j] += features[r * f + j];
+                mean[j] += values[r * f + j];
         }
 
         for (int j = 0; j < f; j++)
-            mean[j] /= Math.Max(data.Count, 1);
-        for (int r = 0; r < data.Count; r++)
+            mean[j] /= Math.Max(count, 1);
+        for (int r = 0; r < count; r++)
         {
             for (int j = 0; j < f; j++)
             {
-                double d = features[r * f + j] - mean[j];
+                double d = values[r * f + j] - mean[j];
                 sq[j] += d * d;
             }
         }
 
-        var std = sq.Select(s => Math.Sqrt(s / Math.Max(data.Count, 1))).Select(s => s > 1e-12 ? (float)s : 1f).ToArray();
+        var std = sq.Select(s => Math.Sqrt(s / Math.Max(count, 1))).Select(s => s > 1e-12 ? (float)s : 1f).ToArray();
         return new Standardizer([.. mean.Select(m => (float)m)], std);
+    }
+
+    /// <summary>Standardises a dataset's targets where they lie: <c>(y - mean) / std</c> per target column.</summary>
+    public void TransformTargetsInPlace(Dataset data)
+    {
+        if (data.TargetCount != Mean.Length)
+            throw new ArgumentException($"Standardizer: the data has {data.TargetCount} targets, not {Mean.Length}.");
+        Apply(data.TargetRows, inverse: false);
+    }
+
+    /// <summary>Maps standardised outputs back to the targets' units where they lie: <c>y * std + mean</c> per column.</summary>
+    public void InverseInPlace(Span<float> rows) => Apply(rows, inverse: true);
+
+    private void Apply(Span<float> values, bool inverse)
+    {
+        int f = Mean.Length;
+        if (values.Length % f != 0)
+            throw new ArgumentException($"Standardizer: {values.Length} values are not whole rows of {f} columns.");
+        for (int i = 0; i < values.Length; i++)
+            values[i] = inverse ? values[i] * Std[i % f] + Mean[i % f] : (values[i] - Mean[i % f]) / Std[i % f];
     }
 
     /// <summary>Standardised copy of row-major features with <see cref="Mean"/>.Length columns.</summary>

@@ -83,6 +83,14 @@ public static class OnnxExport
                 ?? throw new NotSupportedException($"ONNX export does not cover layer {i}, {module} ({module.TypeName}): it has no ONNX form.");
         }
 
+        if (info.TargetStandardizer is { } t)
+        {
+            // A model trained on standardised targets answers in the targets' units: y * std + mean.
+            int[] outputShape = model.OutputShape.ToArray();
+            x = graph.Node("Mul", [x, graph.Constant("target_std", outputShape, t.Std)], "target_scaled");
+            x = graph.Node("Add", [x, graph.Constant("target_mean", outputShape, t.Mean)], "target_units");
+        }
+
         graph.Output(graph.Rename(x, "output"), model.OutputShape.ToArray());
         switch (Registry<LossEntry>.Find(info.Loss)?.Output)
         {
