@@ -12,7 +12,11 @@ ours = json.load(open(sys.argv[1]))
 torch = json.load(open(sys.argv[2]))
 train = json.load(open(sys.argv[3])) if len(sys.argv) > 3 else None
 
-print(f"ours: {ours['device']['kind']} ({ours['device']['name']}), .NET {ours['dotnet']}, ILGPU {ours['ilgpu']}")
+ours_threads = ours.get("host_threads") or ours.get("processors")
+if ours["device"]["kind"] == "cpu" and ours_threads != torch["threads"]:
+    sys.exit(f"ours ran on {ours_threads} threads and PyTorch on {torch['threads']}: a comparison needs both on the same number")
+print(f"Both sides on {torch['threads']} threads.")
+print(f"ours: {ours['device']['kind']} ({ours['device']['name']}), .NET {ours['dotnet']}, ILGPU {ours['ilgpu']}, {ours_threads} host threads")
 print(f"PyTorch {torch['torch']} ({torch['blas']}, {torch['threads']} intra-op threads)\n")
 print("| workload | ours | PyTorch | ours / PyTorch (time) |")
 print("| --- | --- | --- | --- |")
@@ -29,7 +33,7 @@ for t in torch["results"]:
         continue
     o = best_ilgpu(group)
     if o is None and group == "reference example 100 epochs" and train:
-        seconds = train["train_seconds"]
+        seconds = train["throughput"]["train_seconds"]
         print(f"| {group} | {seconds * 1e3:.1f} ms | {t['microseconds'] / 1e3:.1f} ms | {seconds * 1e6 / t['microseconds']:.2f} |")
         continue
     if o is None:

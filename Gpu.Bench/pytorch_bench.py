@@ -14,6 +14,11 @@ import time
 import torch
 from torch import nn
 
+# --threads N: PyTorch's intra-op threads, set to what our side uses (scripts/compare-pytorch.sh passes
+# the machine's cores); its default differs between builds and machines (1 on some 2-core VMs).
+if "--threads" in sys.argv:
+    torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
+
 
 def median_seconds(fn, budget=0.5, min_batches=5):
     fn()

@@ -21,6 +21,13 @@ public sealed class Device : IDisposable
     /// <summary>Environment variable that overrides the default device request ("auto").</summary>
     public const string EnvironmentVariable = "GPU_DEVICE";
 
+    /// <summary>Environment variable limiting the host path's threads (as OMP_NUM_THREADS does for PyTorch); unset: every core.</summary>
+    public const string HostThreadsVariable = "GPU_HOST_THREADS";
+
+    // GPU_HOST_THREADS as a positive count; anything else is ignored (every core).
+    private static int? HostThreadsFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable(HostThreadsVariable), out int n) && n > 0 ? n : null;
+
     private readonly Context context;
     private readonly Backend backend;
     private ProfilingBackend? profiling;
@@ -142,11 +149,11 @@ public sealed class Device : IDisposable
     /// </summary>
     /// <param name="profile">How the CPU runs ops.</param>
     /// <param name="selectionNote">Why this device was chosen, when worth telling.</param>
-    /// <param name="threads">Cores the host path's parallel loops may use (process-wide; default all):
-    /// data-parallel ranks sharing a machine take cores / local ranks each.</param>
+    /// <param name="threads">Cores the host path's parallel loops may use (process-wide; default
+    /// <c>GPU_HOST_THREADS</c>, else all): data-parallel ranks sharing a machine take cores / local ranks each.</param>
     public static Device CreateCpu(CpuProfile profile = Runtime.CpuProfile.Host, string? selectionNote = null, int? threads = null)
     {
-        if (threads is { } count)
+        if ((threads ?? HostThreadsFromEnvironment()) is { } count)
             Backends.Host.HostThreads.Set(count);
         if (profile == Runtime.CpuProfile.Host)
             Backends.Host.HostWarmUp.Start(); // while ILGPU builds its context (docs/kernels.md)

@@ -50,6 +50,7 @@ internal sealed class QuickBenchmark(Device device, TextWriter output)
             device = new { kind = device.Info.KindName, name = device.Info.Name },
             machine = Environment.MachineName,
             processors = Environment.ProcessorCount,
+            host_threads = device.HostThreads,
             dotnet = Environment.Version.ToString(),
             ilgpu = typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(),
             results,
