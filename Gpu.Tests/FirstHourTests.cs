@@ -7,7 +7,7 @@ namespace Gpu.Tests;
 [Collection(EnvironmentCollection.Name)]
 public sealed class FirstHourTests : IDisposable
 {
-    private const string Commands = "the commands are train, predict, export, generate, plot, devices";
+    private const string Commands = "the commands are train, predict, evaluate, export, generate, inspect, plot, devices";
 
     private readonly string folder = Directory.CreateTempSubdirectory("gpu-firsthour-").FullName;
 
@@ -19,7 +19,7 @@ public sealed class FirstHourTests : IDisposable
     [InlineData(new[] { "trian" }, $"error: unknown command 'trian' (did you mean 'train'?); {Commands}")]
     [InlineData(new[] { "predikt", "--model", "m" }, $"error: unknown command 'predikt' (did you mean 'predict'?); {Commands}")]
     [InlineData(new[] { "help", "nope" }, $"error: unknown command 'nope'; {Commands}")]
-    [InlineData(new string[0], "error: no command given: use one of train, predict, export, generate, plot, devices (gpu help [command] describes each)")]
+    [InlineData(new string[0], "error: no command given: use one of train, predict, evaluate, export, generate, inspect, plot, devices (gpu help [command] describes each)")]
     [InlineData(new[] { "train", "--epoch", "3" }, "error: unknown option '--epoch' for train (did you mean '--epochs'?) (see gpu help train)")]
     [InlineData(new[] { "train", "--verbos" }, "error: unknown option '--verbos' for train (did you mean '--verbose'?) (see gpu help train)")]
     [InlineData(new[] { "train", "--lr", "abc" }, "error: --lr takes a number, got 'abc'")]
@@ -133,5 +133,24 @@ public sealed class FirstHourTests : IDisposable
 
         AssertOneLineError(Run("inspect", In("model.onnx")), 2, "inspect reads this project's model files");
         AssertOneLineError(Run("inspect", In("missing.safetensors")), 1, "missing.safetensors");
+    }
+
+    [Fact]
+    public void GpuHostThreadsLimitsTheHostPathLikeOmpNumThreads()
+    {
+        string? saved = Environment.GetEnvironmentVariable(Gpu.Runtime.Device.HostThreadsVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Gpu.Runtime.Device.HostThreadsVariable, "1");
+            using (var one = Gpu.Runtime.Device.CreateCpu())
+                Assert.Equal(1, one.HostThreads);
+            using (var given = Gpu.Runtime.Device.CreateCpu(threads: 2))
+                Assert.Equal(Math.Min(2, Environment.ProcessorCount), given.HostThreads); // an explicit count wins
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Gpu.Runtime.Device.HostThreadsVariable, saved);
+            using var all = Gpu.Runtime.Device.CreateCpu(threads: Environment.ProcessorCount); // the process-wide default again
+        }
     }
 }
