@@ -91,7 +91,7 @@ public sealed class DataResidenceTests(DeviceFixture devices)
         using var model = Sequential.Mlp(6, [8, 8], 2).To(device, 5);
         using var loss = new MSELoss();
         using var optimizer = new Adam(model.Parameters(), new AdamOptions(Lr: 0.01));
-        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: 4, BatchSize: batchSize, Shuffle: shuffle, Seed: 2, DeviceDataLimit: limit));
+        var trainer = new Trainer(model, loss, optimizer, new TrainerOptions(Epochs: 2, BatchSize: batchSize, Shuffle: shuffle, Seed: 2, DeviceDataLimit: limit));
         var history = trainer.Fit(train, validation);
         return (model.Parameters().Values.ToArray(), [.. history.Epochs.SelectMany(e => new[] { e.Loss, e.ValLoss!.Value })], trainer.DataResidence);
     }

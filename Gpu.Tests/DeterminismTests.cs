@@ -11,7 +11,9 @@ public sealed class DeterminismTests(DeviceFixture devices)
     public void ReductionsAndProductsAreBitIdenticalAcrossRuns(string profile)
     {
         var device = devices.Get(profile);
-        const int rows = 4099, columns = 17;
+        // Many groups' partial sums either way; the GPU-like profile emulates 256-thread groups with OS threads, so it gets fewer rows.
+        int rows = profile == "gpulike" ? 1031 : 4099;
+        const int columns = 17;
         var x = Numerics.Random(rows * columns, 11, scale: 1000f);
         var y = Numerics.Random(rows * columns, 12);
         var w = Numerics.Random(columns * columns, 13);

@@ -53,7 +53,7 @@ public sealed class TrainingParityTests(DeviceFixture devices)
     [SkippableTheory]
     [InlineData("reference")]
     [InlineData("cross_entropy")]
-    public void MatchesPyTorchOnTheGpuLikeProfile(string name) => Run(devices.GpuLike, name, epochs: 3);
+    public void MatchesPyTorchOnTheGpuLikeProfile(string name) => Run(devices.GpuLike, name, epochs: 2);
 
     [Fact]
     public void CnnMatchesPyTorchOnTheGpuLikeProfile() => Run(devices.GpuLike, "cnn", epochs: 1, cases: "layer_training_cases.json");
