@@ -70,7 +70,8 @@ public static class CommandLine
         _ => $"{Flatten(e.Message)} (an unexpected failure: run with --verbose for the details, and please report it)",
     };
 
-    private static string Flatten(string message) =>
+    /// <summary>A message on one line: line breaks and tabs become single spaces.</summary>
+    internal static string Flatten(string message) =>
         string.Join(" ", message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 

@@ -37,9 +37,7 @@ internal static class EvaluateCommand
         Paths.CheckDistinct([("--model", modelPath), ("--data", dataPath)], [("--out", outputPath)]);
         if (outputPath is not null)
             AtomicFile.CheckWritable(outputPath);
-        bool onnx = modelPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-        using var device = onnx ? null : Device.Create(deviceName);
-        using IPredictor predictor = device is null ? new OnnxPredictor(modelPath) : new ModelFilePredictor(ModelFile.Load(modelPath, device));
+        using var predictor = Predictors.Open(modelPath, deviceName);
         var info = predictor.Info;
         if (info.Extra?.ContainsKey(TokenModel.DataKey) == true)
             throw new UsageException($"{modelPath} is a language model: evaluate scores models of rows (CSV or Parquet); its validation loss is in train's report.");
@@ -85,7 +83,7 @@ internal static class EvaluateCommand
                     if (label is not (0 or 1))
                         throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"row {r + 1} of {dataPath}: target '{info.TargetNames[t]}' is {label}; a bce model's labels are 0 or 1."));
                     truth[r] = (int)label;
-                    scores[r] = 1.0 / (1.0 + Math.Exp(-outputs[r * width + t]));
+                    scores[r] = ModelOutputs.Transform(outputs.AsSpan(r * width + t, 1), LossOutput.Sigmoid)[0];
                     predicted[r] = scores[r] >= 0.5 ? 1 : 0;
                 }
 

@@ -23,7 +23,7 @@ internal static class InspectCommand
 
     private static int Run(CommandContext context, string path)
     {
-        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        if (Predictors.IsOnnx(path))
             throw new UsageException($"{path}: inspect reads this project's model files (safetensors); an ONNX file's graph is best seen in an ONNX viewer such as Netron.");
         using var device = Device.CreateCpu();
         using var saved = ModelFile.Load(path, device);

@@ -23,7 +23,7 @@ internal static partial class ParseErrors
             return $"unknown command '{word}'{DidYouMean(word, root.Subcommands.Select(c => c.Name))}; the commands are {known}";
         }
 
-        string message = Flatten(parse.Errors[0].Message);
+        string message = CommandLine.Flatten(parse.Errors[0].Message);
         if (Unrecognized().Match(message) is { Success: true } unknown)
         {
             string token = unknown.Groups[1].Value;
@@ -99,9 +99,6 @@ internal static partial class ParseErrors
 
         return d[a.Length, b.Length];
     }
-
-    private static string Flatten(string message) =>
-        string.Join(" ", message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     [GeneratedRegex("^Unrecognized command or argument '(.*)'\\.?$")]
     private static partial Regex Unrecognized();

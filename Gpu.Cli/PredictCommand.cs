@@ -34,8 +34,7 @@ internal static class PredictCommand
         Paths.CheckDistinct([("--model", modelPath), ("--data", dataPath)], [("--out", outputPath)]);
         if (outputPath is not null)
             AtomicFile.CheckWritable(outputPath);
-        using var device = IsOnnx(modelPath) ? null : Device.Create(deviceName);
-        using IPredictor predictor = device is null ? new OnnxPredictor(modelPath) : new ModelFilePredictor(ModelFile.Load(modelPath, device));
+        using var predictor = Predictors.Open(modelPath, deviceName);
         var info = predictor.Info;
         var features = DataLoader.LoadFeatures(dataPath, info.FeatureNames, info.TargetNames, out int rows);
         var outputs = predictor.Predict(features);
@@ -78,9 +77,6 @@ internal static class PredictCommand
 
         return ExitCode.Ok;
     }
-
-    /// <summary>An exported ONNX model (run by ONNX Runtime) rather than a model file of this project.</summary>
-    private static bool IsOnnx(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
 
     private static string Format(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
 }

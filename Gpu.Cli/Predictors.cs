@@ -18,8 +18,30 @@ internal interface IPredictor : IDisposable
     float[] Predict(float[] features);
 }
 
-/// <summary>A model file of this project, run on a device.</summary>
-internal sealed class ModelFilePredictor(SavedModel saved) : IPredictor
+/// <summary>Opens what `predict` and `evaluate` run: an exported .onnx file on ONNX Runtime, else a model file on a device.</summary>
+internal static class Predictors
+{
+    public static bool IsOnnx(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+
+    public static IPredictor Open(string path, string? deviceName)
+    {
+        if (IsOnnx(path))
+            return new OnnxPredictor(path);
+        var device = Device.Create(deviceName);
+        try
+        {
+            return new ModelFilePredictor(ModelFile.Load(path, device), device);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>A model file of this project, run on a device it owns.</summary>
+internal sealed class ModelFilePredictor(SavedModel saved, Device device) : IPredictor
 {
     public ModelInfo Info => saved.Info;
 
@@ -32,7 +54,11 @@ internal sealed class ModelFilePredictor(SavedModel saved) : IPredictor
         return outputs;
     }
 
-    public void Dispose() => saved.Dispose();
+    public void Dispose()
+    {
+        saved.Dispose();
+        device.Dispose();
+    }
 }
 
 /// <summary>An exported ONNX model, run by ONNX Runtime on the CPU: the deployment artefact, checked with the same command.</summary>

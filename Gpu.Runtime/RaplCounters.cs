@@ -18,8 +18,10 @@ public sealed class RaplCounters
 
     private const string DefaultRoot = "/sys/class/powercap";
 
-    // The counted zones' folders and names, found once: a reading then opens only their counter files.
+    // The counted zones' folders and names, found once, and their wrap ranges, read by the first
+    // reading: later readings open only the counter files.
     private readonly (string Folder, string Name)[] zones;
+    private ulong[]? ranges;
 
     private RaplCounters((string Folder, string Name)[] zones) => this.zones = zones;
 
@@ -81,7 +83,9 @@ public sealed class RaplCounters
             string energy = Path.Combine(folder, "energy_uj");
             try
             {
-                readings[i] = new RaplZone(Path.GetFileName(folder), name, ReadNumber(energy), ReadNumber(Path.Combine(folder, "max_energy_range_uj")));
+                ulong microjoules = ReadNumber(energy);
+                ulong range = ranges?[i] ?? ReadNumber(Path.Combine(folder, "max_energy_range_uj"));
+                readings[i] = new RaplZone(Path.GetFileName(folder), name, microjoules, range);
             }
             catch (UnauthorizedAccessException) when (!Directory.Exists(energy)) // .NET reports reading a folder this way too
             {
@@ -95,6 +99,7 @@ public sealed class RaplCounters
             }
         }
 
+        ranges ??= [.. readings.Select(r => r.RangeMicrojoules)];
         problem = null;
         return new RaplReading(readings);
     }
